@@ -1,0 +1,1 @@
+"""hotline: the telephony side (ARI + FastAGI adapters, call engine, ACD, data model)."""

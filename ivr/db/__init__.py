@@ -1,0 +1,3 @@
+from ivr.db.session import Database, DatabaseUnavailable
+
+__all__ = ["Database", "DatabaseUnavailable"]

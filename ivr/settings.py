@@ -1,0 +1,243 @@
+"""Settings: one TOML file plus HOTLINE_<SECTION>_<KEY> environment overrides, validated at start.
+
+A bad value stops the service with one line naming the file, the line (when it came from the file) and the
+key, because an operator editing hotline.toml at 3 a.m. needs to know exactly what to fix.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, Mapping
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+DEFAULT_GREETING = "您好，这里是{name}24小时服务热线，{agent_id}号坐席为您服务，请问有什么可以帮您？"
+DEFAULT_APOLOGY = "对不起，让您久等了。"
+ENV_PREFIX = "HOTLINE_"
+
+
+class SettingsError(Exception):
+    """A settings file or override that cannot be used; str() is the message an operator reads."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class HotlineSettings(_Section):
+    name: str = "示例燃气集团"
+    greeting: str = DEFAULT_GREETING
+    apology: str = DEFAULT_APOLOGY
+    closing: str = "请问还有其他可以帮您的吗？感谢您的来电，再见！"
+    agent_id_pattern: str = r"^\d{4}$"
+    language: Literal["zh", "en"] = "zh"
+    flow: str = "gas"
+
+    @field_validator("greeting")
+    @classmethod
+    def _greeting_fields(cls, v: str) -> str:
+        try:
+            v.format(name="x", agent_id="0000")
+        except (KeyError, IndexError, ValueError) as exc:
+            raise ValueError(f"template may only use {{name}} and {{agent_id}} ({exc})") from None
+        return v
+
+    @field_validator("agent_id_pattern")
+    @classmethod
+    def _pattern_compiles(cls, v: str) -> str:
+        try:
+            re.compile(v)
+        except re.error as exc:
+            raise ValueError(f"not a regular expression: {exc}") from None
+        return v
+
+
+class RingSettings(_Section):
+    """China's ringback is 1 s on / 4 s off; the regulations say answer within 3 rings."""
+
+    on_seconds: float = Field(1.0, gt=0, le=10)
+    off_seconds: float = Field(4.0, ge=0, le=30)
+    count: int = Field(3, ge=1, le=20)
+
+    @property
+    def limit_seconds(self) -> float:
+        # The third ring ends after on+off+on+off+on; the caller hears silence after that only if nobody
+        # answers, so the deadline is the start of the next cycle.
+        return self.count * (self.on_seconds + self.off_seconds)
+
+
+class AsteriskSettings(_Section):
+    mode: Literal["auto", "system", "sandbox"] = "auto"
+    ari_url: str = "http://127.0.0.1:8088"
+    ari_user: str = "hotline"
+    ari_password: str = "hotline-ari"
+    app: str = "hotline"
+    sip_host: str = "127.0.0.1"
+    sip_port: int = Field(5060, ge=1, le=65535)
+    rtp_start: int = Field(10000, ge=1024, le=65535)
+    rtp_end: int = Field(10200, ge=1024, le=65535)
+    sandbox_dir: Path = Path(".cache/asterisk-root")
+    inbound_extension: str = "95598"
+    reconnect_max_seconds: float = Field(10.0, gt=0)
+
+    @field_validator("ari_url")
+    @classmethod
+    def _http_url(cls, v: str) -> str:
+        if not re.match(r"^https?://[^/]+", v):
+            raise ValueError("must be an http:// or https:// URL")
+        return v.rstrip("/")
+
+
+class AgiSettings(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(4573, ge=1, le=65535)
+    max_line_bytes: int = Field(8192, ge=256)
+
+
+class DatabaseSettings(_Section):
+    url: str = "sqlite+aiosqlite:///var/hotline.db"
+    echo: bool = False
+
+    @field_validator("url")
+    @classmethod
+    def _async_driver(cls, v: str) -> str:
+        if not (v.startswith("sqlite+aiosqlite://") or v.startswith("postgresql+asyncpg://")):
+            raise ValueError("use sqlite+aiosqlite:///path or postgresql+asyncpg://user:pw@host/db")
+        return v
+
+
+class ConsoleSettings(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=1, le=65535)
+    secret: str = "change-me-hotline-console-secret"
+    ws_queue_size: int = Field(256, ge=8)
+    session_hours: float = Field(12.0, gt=0)
+
+
+class RecordingSettings(_Section):
+    dir: Path = Path("var/recordings")
+    retention_days: int = Field(365, ge=1)
+    format: Literal["wav"] = "wav"
+
+
+class VoskSettings(_Section):
+    model_path: Path | None = None
+    sample_rate: int = Field(8000, ge=8000, le=48000)
+    min_confidence: float = Field(0.6, ge=0, le=1)
+
+
+class QaSettings(_Section):
+    rubric: Path | None = None
+
+
+class Settings(_Section):
+    hotline: HotlineSettings = HotlineSettings()
+    ring: RingSettings = RingSettings()
+    asterisk: AsteriskSettings = AsteriskSettings()
+    agi: AgiSettings = AgiSettings()
+    database: DatabaseSettings = DatabaseSettings()
+    console: ConsoleSettings = ConsoleSettings()
+    recordings: RecordingSettings = RecordingSettings()
+    vosk: VoskSettings = VoskSettings()
+    qa: QaSettings = QaSettings()
+    source: str = Field("<defaults>", exclude=True)
+
+
+SECTIONS = tuple(name for name in Settings.model_fields if name != "source")
+
+
+@dataclass(frozen=True)
+class _Origin:
+    where: str
+
+
+def _env_overrides(env: Mapping[str, str]) -> tuple[dict[str, dict[str, Any]], dict[tuple[str, str], str]]:
+    data: dict[str, dict[str, Any]] = {}
+    origin: dict[tuple[str, str], str] = {}
+    for name, value in env.items():
+        if not name.startswith(ENV_PREFIX):
+            continue
+        rest = name[len(ENV_PREFIX):].lower()
+        section, _, key = rest.partition("_")
+        if section not in SECTIONS or not key:
+            continue
+        data.setdefault(section, {})[key] = value
+        origin[(section, key)] = f"environment variable {name}"
+    return data, origin
+
+
+def _line_of(text: str, section: str, key: str) -> int | None:
+    current = None
+    for lineno, line in enumerate(text.splitlines(), 1):
+        stripped = line.strip()
+        m = re.match(r"^\[([^\]]+)\]", stripped)
+        if m:
+            current = m.group(1).strip()
+            if current == section and not key:
+                return lineno
+            continue
+        if current == section and re.match(rf"^{re.escape(key)}\s*=", stripped):
+            return lineno
+    return None
+
+
+def load_settings(path: str | os.PathLike[str] | None = None, env: Mapping[str, str] | None = None) -> Settings:
+    """Read the file (if any), apply environment overrides, validate; raise SettingsError on any problem."""
+    env = os.environ if env is None else env
+    if path is None and env.get("HOTLINE_CONFIG"):
+        path = env["HOTLINE_CONFIG"]
+    text = ""
+    data: dict[str, Any] = {}
+    source = "<defaults>"
+    if path is not None:
+        p = Path(path)
+        source = str(p)
+        try:
+            text = p.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise SettingsError(f"{p}: settings file not found") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise SettingsError(f"{p}: cannot read settings file: {exc}") from None
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise SettingsError(f"{p}: not valid TOML: {exc}") from None
+    overrides, env_origin = _env_overrides(env)
+    for section, values in overrides.items():
+        existing = data.get(section)
+        if existing is not None and not isinstance(existing, dict):
+            raise SettingsError(f"{source}: [{section}] must be a table")
+        data.setdefault(section, {}).update(values)
+    try:
+        settings = Settings.model_validate(data)
+    except ValidationError as exc:
+        raise SettingsError(_describe(exc, source, text, env_origin)) from None
+    return settings.model_copy(update={"source": source})
+
+
+def _describe(exc: ValidationError, source: str, text: str, env_origin: dict[tuple[str, str], str]) -> str:
+    lines = []
+    for err in exc.errors():
+        loc = [str(x) for x in err["loc"]]
+        section = loc[0] if loc else ""
+        key = loc[1] if len(loc) > 1 else ""
+        dotted = ".".join(loc)
+        msg = err["msg"]
+        if err["type"] == "extra_forbidden":
+            msg = "unknown setting" if key else "unknown section"
+        if (section, key) in env_origin:
+            lines.append(f"{env_origin[(section, key)]}: {dotted}: {msg}")
+            continue
+        lineno = _line_of(text, section, key) if text else None
+        where = f"{source}:{lineno}" if lineno else source
+        lines.append(f"{where}: {dotted}: {msg}")
+    return "invalid settings:\n  " + "\n  ".join(lines)
+
+
+def render_greeting(settings: Settings, agent_id: str, waited_too_long: bool) -> str:
+    text = settings.hotline.greeting.format(name=settings.hotline.name, agent_id=agent_id)
+    return (settings.hotline.apology + text) if waited_too_long else text
