@@ -91,6 +91,14 @@ def alembic_config(url: str | None = None) -> Any:
     return cfg
 
 
+def alembic_head() -> str:
+    from alembic.script import ScriptDirectory
+
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    assert head is not None
+    return head
+
+
 def _run_upgrade(connection: Any, revision: str) -> None:
     from alembic import command
 

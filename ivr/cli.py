@@ -1,0 +1,139 @@
+"""`hotline` command line. Each package adds its own subcommands through a `register(subparsers)` function."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Callable, Sequence
+
+from ivr.settings import Settings, SettingsError, load_settings
+
+# Packages that contribute subcommands (module path, attribute).
+REGISTRARS: Sequence[str] = (
+    "ivr.asterisk.cli",
+    "call_flows.cli",
+    "recordings.cli",
+    "agent_console.cli",
+)
+
+
+class CliError(Exception):
+    """A failure the user can act on: printed as one message, exit code 2, no traceback."""
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    path = args.config
+    if path is None and not os.environ.get("HOTLINE_CONFIG") and Path("hotline.toml").exists():
+        path = "hotline.toml"
+    return load_settings(path)
+
+
+async def _db_upgrade(settings: Settings) -> str | None:
+    from ivr.db import Database
+
+    db = Database(settings.database.url)
+    try:
+        await db.upgrade()
+        return await db.current_revision()
+    finally:
+        await db.dispose()
+
+
+def cmd_db_upgrade(args: argparse.Namespace) -> int:
+    rev = asyncio.run(_db_upgrade(args.settings))
+    print(f"database {args.settings.database.url.split('@')[-1]} at revision {rev}")
+    return 0
+
+
+def cmd_demo_data(args: argparse.Namespace) -> int:
+    from ivr.db import Database
+    from ivr.demo import DEMO_AGENTS, DEMO_PASSWORD, load_demo_data
+
+    async def run() -> dict[str, int]:
+        db = Database(args.settings.database.url)
+        try:
+            await db.upgrade()
+            return await load_demo_data(db, customers=args.customers)
+        finally:
+            await db.dispose()
+
+    created = asyncio.run(run())
+    print("demo data: " + ", ".join(f"{k} +{v}" for k, v in created.items()))
+    print("logins (password %s): %s" % (DEMO_PASSWORD, ", ".join(f"{a.agent_id} ({a.role.value})"
+                                                              for a in DEMO_AGENTS)))
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from ivr.app import serve
+
+    asyncio.run(serve(args.settings))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="hotline", description="24-hour utility customer-service hotline")
+    parser.add_argument("-c", "--config", help="settings file (TOML); default ./hotline.toml or $HOTLINE_CONFIG")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    db = sub.add_parser("db", help="database schema")
+    dbsub = db.add_subparsers(dest="db_command", metavar="ACTION", required=True)
+    up = dbsub.add_parser("upgrade", help="apply migrations up to the newest revision")
+    up.set_defaults(func=cmd_db_upgrade)
+
+    demo = sub.add_parser("demo-data", help="load demo customers, areas, an outage, queues and agents")
+    demo.add_argument("--customers", type=int, default=60)
+    demo.set_defaults(func=cmd_demo_data)
+
+    serve = sub.add_parser("serve", help="run the service: ARI app, FastAGI server, console web server")
+    serve.set_defaults(func=cmd_serve)
+
+    for module in REGISTRARS:
+        try:
+            mod = importlib.import_module(module)
+        except ModuleNotFoundError as exc:
+            if exc.name == module:
+                continue
+            raise
+        register: Callable[[argparse._SubParsersAction], None] = getattr(mod, "register")  # type: ignore[type-arg]
+        register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 0
+    try:
+        args.settings = _settings(args)
+        return int(args.func(args) or 0)
+    except SettingsError as exc:
+        print(f"hotline: {exc}", file=sys.stderr)
+        return 2
+    except CliError as exc:
+        print(f"hotline: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # a dead database or Asterisk: one clear line, not a traceback
+        from ivr.db import DatabaseUnavailable
+
+        if isinstance(exc, DatabaseUnavailable):
+            print(f"hotline: {exc}", file=sys.stderr)
+            return 2
+        raise
+
+
+if __name__ == "__main__":
+    sys.exit(main())

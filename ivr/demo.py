@@ -1,0 +1,159 @@
+"""Demo data: realistic customers, areas, an active outage, queues and agents, so a fresh install can take calls.
+
+Idempotent: running it twice updates nothing that already exists (keyed by area code, account number, agent
+ID and queue name).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+from dataclasses import dataclass
+from decimal import Decimal
+
+import bcrypt
+from sqlalchemy import select
+
+from ivr.db import Database
+from ivr.db.models import (
+    Account,
+    Agent,
+    AgentState,
+    Area,
+    Customer,
+    CustomerPhone,
+    Outage,
+    Queue,
+    Role,
+    Utility,
+    utcnow,
+)
+
+AREAS = [
+    ("A01", "城东片区", "东城区"),
+    ("A02", "城西片区", "西城区"),
+    ("A03", "高新片区", "高新区"),
+    ("A04", "滨江片区", "滨江区"),
+]
+
+# (queue name, display name, skill, weight): emergency outranks everything, as the gas rules demand.
+QUEUES = [
+    ("emergency", "燃气泄漏抢险", "emergency", 100),
+    ("repair", "故障报修", "repair", 20),
+    ("service", "业务办理", "service", 10),
+    ("billing", "账单缴费", "billing", 10),
+    ("complaint", "投诉建议", "complaint", 15),
+    ("general", "综合咨询", "general", 0),
+]
+
+ALL_SKILLS = [q[2] for q in QUEUES]
+
+SURNAMES = "王李张刘陈杨赵黄周吴徐孙胡朱高林何郭马罗"
+GIVEN = ["伟", "芳", "娜", "秀英", "敏", "静", "丽", "强", "磊", "军", "洋", "勇", "艳", "杰", "娟", "涛", "明",
+         "超", "秀兰", "霞", "平", "刚", "桂英", "建华", "国强", "淑珍", "玉兰", "志明"]
+STREETS = ["解放路", "人民大街", "建设路", "和平里", "朝阳路", "文化街", "滨江大道", "科技园路"]
+
+
+@dataclass(frozen=True)
+class DemoAgent:
+    agent_id: str
+    name: str
+    role: Role
+    skills: tuple[str, ...]
+
+
+DEMO_AGENTS = [
+    DemoAgent("1001", "李晓梅", Role.AGENT, ("emergency", "repair", "general", "billing")),
+    DemoAgent("1002", "王建国", Role.AGENT, ("emergency", "repair", "service", "general")),
+    DemoAgent("1003", "赵丽华", Role.AGENT, ("service", "billing", "complaint", "general")),
+    DemoAgent("2001", "孙质检", Role.QA, ()),
+    DemoAgent("3001", "周班长", Role.SUPERVISOR, tuple(ALL_SKILLS)),
+    DemoAgent("9001", "系统管理员", Role.ADMIN, ()),
+]
+DEMO_PASSWORD = "hotline123"
+
+# Fixed customers the README and tests refer to (the test call dials in with these numbers).
+KNOWN_CUSTOMERS = [
+    ("张伟", "13800138000", "A01", "G2024000001", True, "独居老人，行动不便"),
+    ("李娜", "13900139000", "A02", "G2024000002", False, ""),
+    ("王秀英", "13700137000", "A01", "W2024000003", False, ""),
+]
+
+
+def hash_password(password: str) -> str:
+    return bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=10)).decode()
+
+
+def _id_number(rng: random.Random) -> str:
+    body = f"{rng.choice(['110101', '320102', '440305', '510104'])}{rng.randint(1940, 2004)}" \
+           f"{rng.randint(1, 12):02d}{rng.randint(1, 28):02d}{rng.randint(100, 999)}"
+    return body + rng.choice("0123456789X")
+
+
+async def load_demo_data(db: Database, *, customers: int = 60, seed: int = 95598,
+                         now: dt.datetime | None = None) -> dict[str, int]:
+    rng = random.Random(seed)
+    now = now or utcnow()
+    created = {"areas": 0, "customers": 0, "queues": 0, "agents": 0, "outages": 0}
+    async with db.begin() as s:
+        for code, name, district in AREAS:
+            if await s.get(Area, code) is None:
+                s.add(Area(code=code, name=name, district=district))
+                created["areas"] += 1
+        await s.flush()
+
+        existing_queues = set((await s.execute(select(Queue.name))).scalars())
+        for name, display, skill, weight in QUEUES:
+            if name not in existing_queues:
+                s.add(Queue(name=name, display_name=display, skill=skill, weight=weight))
+                created["queues"] += 1
+
+        existing_agents = set((await s.execute(select(Agent.agent_id))).scalars())
+        pw = hash_password(DEMO_PASSWORD) if len(existing_agents) < len(DEMO_AGENTS) else ""
+        for a in DEMO_AGENTS:
+            if a.agent_id in existing_agents:
+                continue
+            s.add(Agent(agent_id=a.agent_id, name=a.name, role=a.role, password_hash=pw,
+                        sip_endpoint=f"agent-{a.agent_id}" if a.role in (Role.AGENT, Role.SUPERVISOR) else None,
+                        skills=list(a.skills), state=AgentState.OFFLINE, team="一班"))
+            created["agents"] += 1
+
+        existing_accounts = set((await s.execute(select(Account.account_no))).scalars())
+        specs = list(KNOWN_CUSTOMERS)
+        for i in range(customers - len(KNOWN_CUSTOMERS)):
+            name = rng.choice(SURNAMES) + rng.choice(GIVEN)
+            phone = f"1{rng.choice('3578')}{rng.randint(0, 9)}{rng.randint(10000000, 99999999)}"
+            area = rng.choice(AREAS)[0]
+            prefix = "G" if i % 3 else "W"
+            specs.append((name, phone, area, f"{prefix}{2024100000 + i}", rng.random() < 0.08,
+                          "重点登记：老弱病残" if rng.random() < 0.5 else "孕期"))
+        for name, phone, area, account_no, special, note in specs:
+            if account_no in existing_accounts:
+                continue
+            arrears = Decimal(rng.choice([0, 0, 0, 35, 128]) ) + Decimal(rng.randint(0, 99)) / 100
+            s.add(Customer(
+                name=name, id_number=_id_number(rng), area_code=area, special_care=special,
+                special_care_note=note if special else "",
+                address=f"{dict((a[0], a[2]) for a in AREAS)[area]}{rng.choice(STREETS)}{rng.randint(1, 300)}号"
+                        f"{rng.randint(1, 30)}栋{rng.randint(1, 6)}单元{rng.randint(101, 2802)}室",
+                phones=[CustomerPhone(number=phone, label="手机")],
+                accounts=[Account(account_no=account_no, meter_no=f"M{rng.randint(10**9, 10**10 - 1)}",
+                                  utility=Utility.GAS if account_no.startswith("G") else Utility.WATER,
+                                  balance=Decimal(rng.randint(0, 500)) + Decimal(rng.randint(0, 99)) / 100,
+                                  arrears=arrears if not special else Decimal("0"))],
+            ))
+            created["customers"] += 1
+
+        has_outage = (await s.execute(select(Outage.id).where(Outage.area_code == "A01"))).first()
+        if has_outage is None:
+            start = now - dt.timedelta(hours=1)
+            s.add(Outage(area_code="A01", utility=Utility.GAS, planned=True, starts_at=start,
+                         ends_at=start + dt.timedelta(hours=8), reason="管网改造",
+                         notice="城东片区因管网改造，今日停气至晚上八点，给您带来不便敬请谅解。",
+                         announced_at=start - dt.timedelta(hours=48)))
+            s.add(Outage(area_code="A03", utility=Utility.WATER, planned=True,
+                         starts_at=now + dt.timedelta(days=2), ends_at=now + dt.timedelta(days=2, hours=6),
+                         reason="水管检修", notice="高新片区后天上午八点至下午两点计划停水。",
+                         announced_at=now))
+            created["outages"] += 2
+    return created
