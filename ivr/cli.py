@@ -76,6 +76,37 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def console_url(settings: Settings) -> str:
+    host = settings.console.host if settings.console.host not in ("0.0.0.0", "::") else "127.0.0.1"
+    return f"http://{host}:{settings.console.port}"
+
+
+def cmd_console_url(args: argparse.Namespace) -> int:
+    print(console_url(args.settings))
+    return 0
+
+
+def cmd_welcome(args: argparse.Namespace) -> int:
+    from ivr.demo import DEMO_AGENTS, DEMO_PASSWORD
+
+    s = args.settings
+    print(f"""
+hotline is up: {s.hotline.name} 24小时服务热线
+
+  console     {console_url(s)}/   (password for every demo login: {DEMO_PASSWORD})
+  logins      {", ".join(f"{a.agent_id} {a.name} ({a.role.value})" for a in DEMO_AGENTS)}
+  wallboard   {console_url(s)}/wallboard   (log in as 3001)
+  ARI         {s.asterisk.ari_url}/ari   app "{s.asterisk.app}"
+  SIP         udp 127.0.0.1:{s.asterisk.sip_port}, dial {s.asterisk.inbound_extension}
+
+Place a test call (a SIP caller from sipp, as registered customer 张伟 13800138000, pressing 1 then 0):
+  .venv/bin/hotline call --from 13800138000 --keys 10
+Log in as agent 1001 first and press 就绪 (ready) to see the screen pop; `hotline call --help` for more.
+Logs: var/hotline.log   Stop: ./scripts/down.sh
+""")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="hotline", description="24-hour utility customer-service hotline")
     parser.add_argument("-c", "--config", help="settings file (TOML); default ./hotline.toml or $HOTLINE_CONFIG")
@@ -93,6 +124,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     serve = sub.add_parser("serve", help="run the service: ARI app, FastAGI server, console web server")
     serve.set_defaults(func=cmd_serve)
+
+    sub.add_parser("console-url", help="print the console's URL").set_defaults(func=cmd_console_url)
+    sub.add_parser("welcome", help="print how to use the running hotline").set_defaults(func=cmd_welcome)
 
     for module in REGISTRARS:
         try:

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Bring the whole hotline up on this machine: Asterisk (system or sandbox), database, prompts, demo data,
+# and the service (ARI app + FastAGI server + console). Safe to run again; `scripts/down.sh` stops it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+./scripts/bootstrap.sh
+HL=.venv/bin/hotline
+[ -f hotline.toml ] || cp docs/hotline.example.toml hotline.toml
+mkdir -p var
+
+$HL asterisk up
+$HL db upgrade
+$HL demo-data
+$HL prompts build
+$HL asterisk config   # agent endpoints from the demo data, prompts visible to Asterisk
+
+if [ -f var/hotline.pid ] && kill -0 "$(cat var/hotline.pid)" 2>/dev/null; then
+  echo "service already running (pid $(cat var/hotline.pid)); restarting"
+  kill "$(cat var/hotline.pid)"; sleep 1
+fi
+nohup $HL serve > var/hotline.log 2>&1 &
+echo $! > var/hotline.pid
+url=$($HL console-url)
+for _ in $(seq 1 100); do
+  curl -fs "$url/healthz" >/dev/null 2>&1 && break
+  sleep 0.2
+done
+curl -fs "$url/healthz" >/dev/null || { echo "service did not come up; see var/hotline.log"; tail -20 var/hotline.log; exit 1; }
+$HL welcome
