@@ -10,14 +10,7 @@ import pytest
 
 from ivr.settings import Settings, load_settings
 
-pytest_plugins = ["tests.plugins.database"]
-try:  # the Asterisk fixture plugin is optional only while it is being written
-    import tests.plugins.asterisk  # noqa: F401
-
-    pytest_plugins.append("tests.plugins.asterisk")
-except ModuleNotFoundError as exc:
-    if exc.name != "tests.plugins.asterisk":
-        raise
+pytest_plugins = ["tests.plugins.database", "tests.plugins.asterisk"]
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -1,0 +1,258 @@
+"""The FastAGI server: one task per Asterisk connection, routed by the script path of agi://host:port/<path>.
+
+  lookup        set HOTLINE_* caller variables for sites with their own dialplan (ivr/agi/lookup.py)
+  flow/<name>   run one of our call flows over AGI through the injected FlowRunner (ivr/agi/flow.py)
+  anything else HOTLINE_CONTINUE=fallback, end
+
+Whatever goes wrong inside a session stays inside it: a malformed peer is logged in one line and its socket
+closed; a failing handler (or the session timeout) sets HOTLINE_CONTINUE=fallback first, so the site's
+dialplan carries the call on. The dialplan must treat any HOTLINE_CONTINUE other than "ok" (including unset,
+when this server is down and AGISTATUS=FAILURE) as the fallback branch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import logging
+from typing import Self
+
+from ivr.agi.channel import CONTINUE_VARIABLE, DEFAULT_RECORDING_DIR, AgiChannel
+from ivr.agi.connection import AgiConnection
+from ivr.agi.errors import AgiProtocolError
+from ivr.agi.flow import FlowContext, FlowRunner
+from ivr.agi.lookup import LookupHandler
+from ivr.agi.parser import AgiEnvironment, Route, parse_route
+from ivr.calls.timeline import Timeline
+from ivr.channel import ChannelError, ChannelGone, ChannelHungUp
+from ivr.db import Database
+from ivr.db.models import HangupSide
+from ivr.settings import AgiSettings
+
+log = logging.getLogger(__name__)
+
+
+class AgiServer:
+    def __init__(self, settings: AgiSettings, *, db: Database | None = None, flow_runner: FlowRunner | None = None,
+                 recording_dir: str = DEFAULT_RECORDING_DIR, session_timeout: float = 4 * 3600,
+                 env_timeout: float = 10.0, db_timeout: float = 3.0, cleanup_timeout: float = 2.0,
+                 max_sessions: int = 1000, pyst_workers: int = 8) -> None:
+        self.settings = settings
+        self.db = db
+        self.flow_runner = flow_runner
+        self.recording_dir = recording_dir
+        self.session_timeout = session_timeout
+        self.env_timeout = env_timeout
+        self.db_timeout = db_timeout
+        self.cleanup_timeout = cleanup_timeout
+        self.max_sessions = max_sessions
+        self.pyst_workers = pyst_workers
+        self._server: asyncio.Server | None = None
+        self._executor: concurrent.futures.ThreadPoolExecutor | None = None
+        self._sessions: set[asyncio.Task[None]] = set()
+        self.sessions_served = 0
+
+    # --- lifecycle --------------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        if self._server is not None:
+            raise RuntimeError("AGI server already started")
+        self._executor = concurrent.futures.ThreadPoolExecutor(self.pyst_workers, thread_name_prefix="agi-pyst")
+        try:
+            # limit is the StreamReader's flow-control mark: above 2x it stops reading the socket.
+            self._server = await asyncio.start_server(self._session, self.settings.host, self.settings.port,
+                                                      limit=self.settings.max_line_bytes, reuse_address=True)
+        except OSError:
+            self._executor.shutdown(wait=False)
+            self._executor = None
+            raise
+        log.info("FastAGI listening on %s:%d", self.settings.host, self.port)
+
+    @property
+    def port(self) -> int:
+        if self._server is None or not self._server.sockets:
+            raise RuntimeError("AGI server not started")
+        return int(self._server.sockets[0].getsockname()[1])
+
+    @property
+    def active_sessions(self) -> int:
+        return len(self._sessions)
+
+    async def stop(self) -> None:
+        server, self._server = self._server, None
+        if server is not None:
+            server.close()
+        for task in list(self._sessions):
+            task.cancel()
+        if self._sessions:
+            await asyncio.gather(*self._sessions, return_exceptions=True)
+        if server is not None:
+            await server.wait_closed()
+        executor, self._executor = self._executor, None
+        if executor is not None:
+            # Worker threads may still wait on a reply the loop will never deliver: do not block the loop.
+            await asyncio.get_running_loop().run_in_executor(None, executor.shutdown)
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    # --- one session ------------------------------------------------------------------------------------
+
+    async def _session(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._sessions.add(task)
+        conn = AgiConnection(reader, writer, max_line=self.settings.max_line_bytes)
+        try:
+            await self._serve(conn)
+        except asyncio.CancelledError:
+            # stop(): the call was already handed back. Ending normally, because Python 3.11's start_server
+            # done-callback calls task.exception() and logs a cancelled task as an error.
+            pass
+        finally:
+            await conn.close()
+            self._sessions.discard(task)
+            self.sessions_served += 1
+
+    async def _serve(self, conn: AgiConnection) -> None:
+        if len(self._sessions) > self.max_sessions:
+            # Closing without a word: AGI() returns FAILURE and the dialplan takes its fallback branch.
+            log.warning("agi %s: refused, %d sessions already running", conn.peer, self.max_sessions)
+            return
+        try:
+            async with asyncio.timeout(self.env_timeout):
+                env = await conn.read_env()
+        except AgiProtocolError as exc:
+            log.warning("agi %s: bad environment block, closing: %s", conn.peer, exc)
+            return
+        except TimeoutError:
+            log.warning("agi %s: no environment block within %g s, closing", conn.peer, self.env_timeout)
+            return
+        route = parse_route(env.script)
+        try:
+            async with asyncio.timeout(self.session_timeout) as deadline:
+                await self._dispatch(conn, env, route)
+        except AgiProtocolError as exc:
+            log.warning("agi %s %s: protocol error, closing: %s", env.uniqueid, route.path, exc)
+        except (ChannelHungUp, ChannelGone) as exc:
+            log.info("agi %s %s: caller gone: %s", env.uniqueid, route.path, exc)
+        except asyncio.CancelledError:
+            await self._fallback(conn, env, "server stopping")
+            raise
+        except TimeoutError:
+            if deadline.expired():
+                log.warning("agi %s %s: session exceeded %g s", env.uniqueid, route.path, self.session_timeout)
+            else:
+                log.exception("agi %s %s: handler timed out", env.uniqueid, route.path)
+            await self._fallback(conn, env, "timeout")
+        except Exception:  # a bug in a handler must not take the call (or the server) down
+            log.exception("agi %s %s: handler failed", env.uniqueid, route.path)
+            await self._fallback(conn, env, "handler failed")
+
+    async def _dispatch(self, conn: AgiConnection, env: AgiEnvironment, route: Route) -> None:
+        if route.kind == "lookup":
+            try:
+                facts = await LookupHandler(self.db, self._require_executor(), db_timeout=self.db_timeout
+                                            ).handle(conn, env)
+            except (ChannelError, AgiProtocolError):
+                raise
+            except Exception:
+                log.exception("agi %s lookup failed", env.uniqueid)
+                await self._fallback(conn, env, "lookup failed")
+                return
+            log.info("agi %s lookup: customer=%s priority=%d outage=%s ok=%s", env.uniqueid, facts.customer_id,
+                     facts.priority, bool(facts.outage_text), facts.ok)
+        elif route.kind == "flow":
+            await self._run_flow(conn, env, route)
+        else:
+            log.warning("agi %s: unknown script %r, fallback", env.uniqueid, env.script[:100])
+            await self._fallback(conn, env, "unknown script")
+
+    async def _run_flow(self, conn: AgiConnection, env: AgiEnvironment, route: Route) -> None:
+        runner = self.flow_runner
+        if runner is None or not runner.knows(route.name):
+            log.warning("agi %s: no flow named %r, fallback", env.uniqueid, route.name)
+            await self._fallback(conn, env, "unknown flow")
+            return
+        call_id = await self._open_call(env, route.name)
+        channel = AgiChannel(conn, env, recording_dir=self.recording_dir, variables=route.params)
+        context = FlowContext(call_id=call_id, params=route.params, args=tuple(env.args),
+                              dialplan=(env.get("agi_context"), env.get("agi_extension"), env.get("agi_priority")))
+        try:
+            await runner.run(route.name, channel, context)
+        except (ChannelHungUp, ChannelGone):
+            await self._close_call(call_id, channel)  # not when released: the call lives on in the dialplan
+            raise
+        except AgiProtocolError as exc:
+            # The socket is unusable, but the call is not over: AGI() returns and the dialplan falls back.
+            await self._note_fallback(call_id, f"AGI protocol error: {exc}")
+            raise
+        except Exception as exc:
+            log.exception("agi %s flow %s failed, fallback", env.uniqueid, route.name)
+            await self._note_fallback(call_id, f"flow {route.name} failed: {type(exc).__name__}: {exc}")
+            if not channel.released:
+                await self._fallback(conn, env, "flow failed")
+            return
+        if not channel.released and not channel.hung_up:
+            try:
+                await conn.execute("SET VARIABLE", CONTINUE_VARIABLE, "ok")
+            except (ChannelHungUp, ChannelGone):
+                pass  # noticed just now; recorded below
+        if channel.hung_up:
+            await self._close_call(call_id, channel)
+
+    # --- helpers ----------------------------------------------------------------------------------------
+
+    def _require_executor(self) -> concurrent.futures.Executor:
+        if self._executor is None:
+            raise RuntimeError("AGI server not started")
+        return self._executor
+
+    async def _fallback(self, conn: AgiConnection, env: AgiEnvironment, reason: str) -> None:
+        """Best effort: tell the dialplan to take its fallback branch; never raises."""
+        if not conn.usable:
+            return
+        try:
+            async with asyncio.timeout(self.cleanup_timeout):
+                await conn.execute("SET VARIABLE", CONTINUE_VARIABLE, "fallback")
+        except (ChannelError, AgiProtocolError, TimeoutError) as exc:
+            log.info("agi %s: could not set fallback (%s): %s", env.uniqueid, reason, exc)
+
+    async def _open_call(self, env: AgiEnvironment, flow: str) -> int | None:
+        if self.db is None:
+            return None
+        try:
+            async with asyncio.timeout(self.db_timeout):
+                call, _ = await Timeline(self.db).open_call(channel_id=env.uniqueid, protocol="agi",
+                                                            caller_number=env.caller_number,
+                                                            caller_name=env.caller_name, dialed=env.dialed,
+                                                            flow=flow)
+            return call.id
+        except Exception as exc:  # the flow decides what a dead database means for it; the call goes on
+            log.warning("agi %s: could not open the call row: %s: %s", env.uniqueid, type(exc).__name__, exc)
+            return None
+
+    async def _note_fallback(self, call_id: int | None, reason: str) -> None:
+        if self.db is None or call_id is None:
+            return
+        try:
+            async with asyncio.timeout(self.db_timeout):
+                timeline = Timeline(self.db)
+                await timeline.update(call_id, outcome="fallback", fallback_reason=reason[:300])
+                await timeline.add_event(call_id, "fallback", {"reason": reason[:300]})
+        except Exception as exc:
+            log.warning("call %s: could not record the fallback: %s: %s", call_id, type(exc).__name__, exc)
+
+    async def _close_call(self, call_id: int | None, channel: AgiChannel) -> None:
+        if self.db is None or call_id is None or channel.released:
+            return
+        side = HangupSide.SYSTEM if channel.hung_up_by_us else HangupSide.CALLER
+        try:
+            async with asyncio.timeout(self.db_timeout):
+                await Timeline(self.db).close_call(call_id, side=side, cause="hangup")
+        except Exception as exc:
+            log.warning("call %s: could not record the hang-up: %s: %s", call_id, type(exc).__name__, exc)

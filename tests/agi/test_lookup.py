@@ -1,0 +1,250 @@
+"""agi://host/lookup against a real database (SQLite and PostgreSQL): variables, timeline, dead database."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import AsyncIterator
+
+import pytest
+from sqlalchemy import select
+
+from ivr.agi.lookup import (
+    MAX_OUTAGE_TEXT_BYTES,
+    PRIORITY_SPECIAL_CARE,
+    look_up_caller,
+    outage_text,
+    phone_candidates,
+)
+from ivr.calls.timeline import Timeline
+from ivr.db import Database
+from ivr.db.models import Account, Area, Customer, CustomerPhone, Outage, Utility, utcnow
+from tests.agi.conftest import ServerFactory
+from tests.agi.fake_asterisk import FakeAsterisk, asterisk_parse_args
+
+NOW = utcnow()
+VARIABLE_ORDER = ["HOTLINE_CUSTOMER_ID", "HOTLINE_CALL_ID", "HOTLINE_PRIORITY", "HOTLINE_SPECIAL_CARE",
+                  "HOTLINE_AREA", "HOTLINE_OUTAGE", "HOTLINE_OUTAGE_TEXT", "HOTLINE_CONTINUE"]
+
+
+async def seed(db: Database) -> dict[str, int]:
+    async with db.begin() as s:
+        s.add_all([Area(code="A01", name="城东片区"), Area(code="A02", name="城西片区")])
+        zhang = Customer(name="张三", area_code="A01", special_care=True, special_care_note="独居老人",
+                         phones=[CustomerPhone(number="13800138000")],
+                         accounts=[Account(account_no="G0001", utility=Utility.GAS)])
+        li = Customer(name="李四", area_code="A02", phones=[CustomerPhone(number="01062345678")],
+                      accounts=[Account(account_no="W0001", utility=Utility.WATER)])
+        wang = Customer(name="王五", area_code="A02", phones=[CustomerPhone(number="13900139000")])
+        zhao = Customer(name="赵六", area_code="A02", special_care=True,
+                        phones=[CustomerPhone(number="13900139000")])
+        s.add_all([zhang, li, wang, zhao])
+        s.add_all([
+            Outage(area_code="A01", utility=Utility.GAS, planned=False, starts_at=NOW - dt.timedelta(hours=1),
+                   ends_at=NOW + dt.timedelta(hours=3), reason="管道抢修"),
+            Outage(area_code="A01", utility=Utility.GAS, starts_at=NOW - dt.timedelta(hours=2),
+                   ends_at=NOW + dt.timedelta(hours=5), notice="已取消的通知", cancelled=True),
+            Outage(area_code="A01", utility=Utility.WATER, starts_at=NOW - dt.timedelta(hours=3),
+                   notice="停水（张三没有水表）"),
+            Outage(area_code="A02", utility=Utility.WATER, starts_at=NOW + dt.timedelta(hours=30),
+                   ends_at=NOW + dt.timedelta(hours=38), notice="明日计划停水，\n请提前储水。"),
+            Outage(area_code="A02", utility=Utility.GAS, starts_at=NOW + dt.timedelta(hours=72),
+                   notice="三天后停气（超出48小时，不播报）"),
+        ])
+        await s.flush()
+        return {"zhang": zhang.id, "li": li.id, "wang": wang.id, "zhao": zhao.id}
+
+
+@pytest.fixture
+async def seeded(db: Database) -> dict[str, int]:
+    return await seed(db)
+
+
+def set_variables(commands: list[str]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for cmd in commands:
+        argv = asterisk_parse_args(cmd)
+        assert argv[:2] == ["SET", "VARIABLE"], cmd
+        out[argv[2]] = argv[3]
+    return out
+
+
+async def lookup_over_agi(server_port: int, fakes: list[FakeAsterisk], **env: str) -> list[str]:
+    fake = await FakeAsterisk.start(server_port, "lookup", env)
+    fakes.append(fake)
+    return await fake.answer_all()
+
+
+# --- over the wire ----------------------------------------------------------------------------------------
+
+
+async def test_special_care_caller_with_active_outage(db: Database, seeded: dict[str, int],
+                                                      make_server: ServerFactory, fakes: list[FakeAsterisk]) -> None:
+    server = await make_server(db=db)
+    commands = await lookup_over_agi(server.port, fakes, agi_callerid="+86 138-0013-8000",
+                                     agi_uniqueid="1763900000.1")
+    values = set_variables(commands)
+    assert list(values) == VARIABLE_ORDER  # HOTLINE_CONTINUE last: "ok" means the rest is already set
+    assert values["HOTLINE_CUSTOMER_ID"] == str(seeded["zhang"])
+    assert values["HOTLINE_PRIORITY"] == str(PRIORITY_SPECIAL_CARE) == "50"
+    assert values["HOTLINE_SPECIAL_CARE"] == "1"
+    assert values["HOTLINE_AREA"] == "A01"
+    assert values["HOTLINE_OUTAGE"] == "1"
+    assert "管道抢修" in values["HOTLINE_OUTAGE_TEXT"] and "停气" in values["HOTLINE_OUTAGE_TEXT"]
+    assert values["HOTLINE_CONTINUE"] == "ok"
+
+    timeline = Timeline(db)
+    call = await timeline.by_channel("1763900000.1")
+    assert call is not None and values["HOTLINE_CALL_ID"] == str(call.id)
+    assert (call.protocol, call.customer_id, call.priority, call.caller_number, call.dialed) == \
+        ("agi", seeded["zhang"], 50, "+86 138-0013-8000", "95598")
+    events = await timeline.events(call.id)
+    assert [e.kind for e in events] == ["arrived", "agi_lookup"]
+    assert events[1].data == {"customer_id": seeded["zhang"], "priority": 50, "special_care": True,
+                              "area": "A01", "outage": True}
+
+
+async def test_landline_caller_gets_planned_water_notice(db: Database, seeded: dict[str, int],
+                                                         make_server: ServerFactory,
+                                                         fakes: list[FakeAsterisk]) -> None:
+    server = await make_server(db=db)
+    values = set_variables(await lookup_over_agi(server.port, fakes, agi_callerid="+861062345678"))
+    assert values["HOTLINE_CUSTOMER_ID"] == str(seeded["li"])
+    assert (values["HOTLINE_PRIORITY"], values["HOTLINE_SPECIAL_CARE"]) == ("0", "0")
+    assert values["HOTLINE_OUTAGE"] == "1"
+    assert values["HOTLINE_OUTAGE_TEXT"] == "明日计划停水， 请提前储水。"  # one line: no AGI injection
+
+
+async def test_unknown_caller(db: Database, seeded: dict[str, int], make_server: ServerFactory,
+                              fakes: list[FakeAsterisk]) -> None:
+    server = await make_server(db=db)
+    values = set_variables(await lookup_over_agi(server.port, fakes, agi_callerid="unknown"))
+    assert values["HOTLINE_CUSTOMER_ID"] == ""
+    assert (values["HOTLINE_PRIORITY"], values["HOTLINE_OUTAGE"], values["HOTLINE_CONTINUE"]) == ("0", "0", "ok")
+    assert values["HOTLINE_CALL_ID"] != ""  # the call is still on the timeline
+
+
+async def test_repeated_lookup_reuses_the_call_row(db: Database, seeded: dict[str, int],
+                                                   make_server: ServerFactory, fakes: list[FakeAsterisk]) -> None:
+    server = await make_server(db=db)
+    first = set_variables(await lookup_over_agi(server.port, fakes, agi_uniqueid="77.1"))
+    second = set_variables(await lookup_over_agi(server.port, fakes, agi_uniqueid="77.1"))
+    assert first["HOTLINE_CALL_ID"] == second["HOTLINE_CALL_ID"]
+    events = await Timeline(db).events(int(first["HOTLINE_CALL_ID"]))
+    assert [e.kind for e in events] == ["arrived", "agi_lookup", "agi_lookup"]
+
+
+@pytest.fixture
+async def dead_db() -> AsyncIterator[Database]:
+    database = Database("postgresql+asyncpg://nobody@127.0.0.1:1/hotline")  # nothing listens on port 1
+    yield database
+    await database.dispose()
+
+
+async def test_dead_database_gives_safe_defaults(dead_db: Database, make_server: ServerFactory,
+                                                 fakes: list[FakeAsterisk],
+                                                 caplog: pytest.LogCaptureFixture) -> None:
+    server = await make_server(db=dead_db)
+    values = set_variables(await lookup_over_agi(server.port, fakes))
+    assert values == {"HOTLINE_CUSTOMER_ID": "", "HOTLINE_CALL_ID": "", "HOTLINE_PRIORITY": "0",
+                      "HOTLINE_SPECIAL_CARE": "0", "HOTLINE_AREA": "", "HOTLINE_OUTAGE": "0",
+                      "HOTLINE_OUTAGE_TEXT": "", "HOTLINE_CONTINUE": "fallback"}
+    assert "database unusable" in caplog.text
+
+
+async def test_unmigrated_database_gives_safe_defaults(tmp_path: object, make_server: ServerFactory,
+                                                       fakes: list[FakeAsterisk]) -> None:
+    empty = Database(f"sqlite+aiosqlite:///{tmp_path}/empty.db")  # no tables at all
+    try:
+        server = await make_server(db=empty)
+        values = set_variables(await lookup_over_agi(server.port, fakes))
+        assert values["HOTLINE_CONTINUE"] == "fallback" and values["HOTLINE_PRIORITY"] == "0"
+    finally:
+        await empty.dispose()
+
+
+async def test_slow_database_gives_safe_defaults(db: Database, seeded: dict[str, int],
+                                                 make_server: ServerFactory, fakes: list[FakeAsterisk]) -> None:
+    server = await make_server(db=db, db_timeout=0)  # any database round trip is too slow
+    values = set_variables(await lookup_over_agi(server.port, fakes))
+    assert values["HOTLINE_CONTINUE"] == "fallback"
+
+
+async def test_caller_hangs_up_during_lookup(db: Database, seeded: dict[str, int], make_server: ServerFactory,
+                                             fakes: list[FakeAsterisk]) -> None:
+    server = await make_server(db=db)
+    fake = await FakeAsterisk.start(server.port, "lookup")
+    fakes.append(fake)
+    assert (await fake.command()).startswith("SET VARIABLE HOTLINE_CUSTOMER_ID")
+    await fake.reply("HANGUP", "200 result=1")
+    # pyst2 sees the hang-up before its next command: nothing more is sent.
+    assert await fake.wait_closed_by_server() == b""
+
+
+# --- the query itself -------------------------------------------------------------------------------------
+
+
+async def test_household_number_prefers_the_special_care_member(db: Database, seeded: dict[str, int]) -> None:
+    facts = await look_up_caller(db, "13900139000", now=NOW)
+    assert facts.customer_id == seeded["zhao"] and facts.special_care and facts.priority == 50
+    # No accounts on file, so no utility to filter by: every outage in the area is worth telling.
+    assert facts.outage_text == "明日计划停水， 请提前储水。"
+
+
+async def test_outage_filters(db: Database, seeded: dict[str, int]) -> None:
+    zhang = await look_up_caller(db, "13800138000", now=NOW)
+    assert "管道抢修" in zhang.outage_text  # gas; the cancelled one and the water one are not his
+    later = await look_up_caller(db, "13800138000", now=NOW + dt.timedelta(hours=4))
+    assert later.outage_text == ""  # the repair ended
+    li = await look_up_caller(db, "01062345678", now=NOW + dt.timedelta(hours=40))
+    assert li.outage_text == ""  # the planned water outage is over
+
+
+# --- pure helpers -----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("number, expected", [
+    ("+8613800138000", {"13800138000", "+8613800138000"}),
+    ("008613800138000", {"13800138000"}),
+    ("13800138000", {"13800138000", "+8613800138000"}),
+    ("010-62345678", {"01062345678", "1062345678", "+861062345678"}),
+    ("+861062345678", {"01062345678", "1062345678"}),
+    ("unknown", set()),
+    ("", set()),
+])
+def test_phone_candidates(number: str, expected: set[str]) -> None:
+    got = phone_candidates(number)
+    assert expected <= set(got)
+    assert len(got) == len(set(got))
+
+
+def _outage(**kw: object) -> Outage:
+    base: dict[str, object] = {"area_code": "A01", "utility": Utility.GAS, "starts_at": NOW, "ends_at": None,
+                               "reason": "", "notice": ""}
+    base.update(kw)
+    return Outage(**base)
+
+
+def test_generated_notice_texts() -> None:
+    start = dt.datetime(2026, 3, 5, 1, 0, tzinfo=dt.timezone.utc)  # 09:00 in China
+    end = dt.datetime(2026, 3, 5, 9, 30, tzinfo=dt.timezone.utc)  # 17:30
+    active = outage_text(_outage(starts_at=start, ends_at=end, reason="阀门更换"), "城东片区", now=start)
+    assert active == "您所在的城东片区因阀门更换正在停气，预计3月5日17:30恢复供气。"
+    planned = outage_text(_outage(starts_at=start, ends_at=end, utility=Utility.WATER), "",
+                          now=start - dt.timedelta(days=1))
+    assert planned == "您所在区域将于3月5日09:00至3月5日17:30停水。"
+    open_ended = outage_text(_outage(starts_at=start), "城西片区", now=start)
+    assert open_ended == "您所在的城西片区正在停气，恢复时间另行通知。"
+
+
+def test_notice_is_one_bounded_line() -> None:
+    text = outage_text(_outage(notice="第一行\r\n第二行\t" + "很长" * 2000), "", now=NOW)
+    assert "\n" not in text and "\r" not in text
+    assert len(text.encode()) <= MAX_OUTAGE_TEXT_BYTES
+    assert text.startswith("第一行 第二行 ") and text.endswith("…")
+
+
+async def test_customer_rows_are_untouched_by_lookup(db: Database, seeded: dict[str, int]) -> None:
+    await look_up_caller(db, "13800138000", now=NOW)
+    async with db.session() as s:
+        names = sorted((await s.execute(select(Customer.name))).scalars())
+    assert names == sorted(["张三", "李四", "王五", "赵六"])
