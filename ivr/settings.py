@@ -83,6 +83,27 @@ class AsteriskSettings(_Section):
     sandbox_dir: Path = Path(".cache/asterisk-root")
     inbound_extension: str = "95598"
     reconnect_max_seconds: float = Field(10.0, gt=0)
+    # Added by the Asterisk provisioning (ivr/asterisk): the instance `hotline asterisk up` runs, the Debian
+    # mirror for the sandbox ("" = the host's apt mirror), the dialplan fallback's limits, the agent phones.
+    instance: str = Field("hotline", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
+    mirror: str = ""
+    inbound_match: str = "127.0.0.1"  # PJSIP identify match for the carrier gateway / test callers
+    fallback_wait_seconds: int = Field(60, ge=1, le=3600)
+    fallback_message_seconds: int = Field(120, ge=5, le=600)
+    agent_phones: dict[str, str] = Field(default_factory=dict)  # PJSIP endpoint name -> SIP password
+    # Agents in the database with a sip_endpoint but no entry above get HMAC(phone_secret, endpoint) as their
+    # SIP password (`hotline asterisk phones` lists them for setting up the softphones).
+    phone_secret: str = "change-me-hotline-phone-secret"
+
+    @field_validator("agent_phones")
+    @classmethod
+    def _endpoint_names(cls, v: dict[str, str]) -> dict[str, str]:
+        for name, password in v.items():
+            if not re.match(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$", name):
+                raise ValueError(f"endpoint name {name!r}: use letters, digits, '-', '_', '.'")
+            if not password or any(c in password for c in ";\n\r"):
+                raise ValueError(f"endpoint {name!r}: password must be non-empty without ';' or line breaks")
+        return v
 
     @field_validator("ari_url")
     @classmethod

@@ -1,0 +1,127 @@
+"""`hotline asterisk up|down|status|config|phones`: provision and run the Asterisk our settings describe.
+
+Everything here is synchronous CLI code (blocking subprocesses are fine). Failures the operator can act on
+(no root for the sandbox, a port in use, Asterisk refusing to start) print one message with the log tail and
+exit 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Callable
+
+from ivr.asterisk.config import ConfigError, Layout, generate
+from ivr.asterisk.instance import SANDBOX_HOMES, AsteriskError, AsteriskInstance
+from ivr.asterisk.sandbox import SandboxError
+from ivr.asterisk.service import agent_phones, instance_for
+from ivr.settings import Settings
+
+DEFAULT_SOUNDS = Path("var/sounds")  # where `hotline prompts build` writes by default
+
+
+def _describe(inst: AsteriskInstance) -> str:
+    rt = inst.runtime
+    where = f"sandbox {rt.root}" if rt.kind == "sandbox" else "system"
+    return (f"Asterisk {rt.version} ({where}), instance {inst.name}\n"
+            f"  ARI         {inst.ari_url}/ari  user {inst.ari_user}, app \"{inst.app}\"\n"
+            f"  SIP         udp {inst.sip_host}:{inst.sip_port}, inbound number {inst.inbound_extension}, "
+            f"{len(inst.agents)} agent phone(s)\n"
+            f"  sounds      {inst.sounds_dir_host}\n"
+            f"  recordings  {inst.recordings_dir_host}\n"
+            f"  log         {inst.log_file_host}")
+
+
+def _install_sounds(inst: AsteriskInstance, src: Path | None) -> str:
+    src = src or DEFAULT_SOUNDS
+    if not (src / "hotline").is_dir():
+        return f"no prompts in {src} yet (`hotline prompts build`); Asterisk plays English fallbacks"
+    return f"{inst.install_sounds(src)} prompt file(s) updated from {src}"
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    inst = instance_for(args.settings, build=True, from_db=True)
+    what = inst.ensure_running(timeout=args.timeout)
+    print(f"{_describe(inst)}\n{what}")
+    return 0
+
+
+def cmd_down(args: argparse.Namespace) -> int:
+    inst = instance_for(args.settings, build=False, from_db=False)
+    print(f"instance {inst.name}: {'stopped' if inst.stop() else 'was not running'}")
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    inst = instance_for(args.settings, build=False, from_db=False)
+    st = inst.status()
+    state = "running" if st.running and st.ari_ok else ("unhealthy" if st.running else "stopped")
+    print(f"{_describe(inst)}\n  state       {state}" + (f" (pid {st.pid})" if st.pid else "")
+          + (f"\n  problem     {st.detail}" if st.detail else ""))
+    return 0 if st.running and st.ari_ok else 1
+
+
+def cmd_config(args: argparse.Namespace) -> int:
+    settings: Settings = args.settings
+    if args.print:
+        # Pure: no sandbox, no database; paths as the default sandbox layout would have them.
+        agents = agent_phones(settings, from_db=not args.no_db)
+        layout = Layout(settings.asterisk.instance, SANDBOX_HOMES / settings.asterisk.instance)
+        for name, text in generate(settings, agents, layout).items():
+            print(f";;;;;;;;;; {name}\n{text}")
+        return 0
+    inst = instance_for(settings, build=True, from_db=not args.no_db)
+    result = inst.apply_config(timeout=args.timeout)
+    print(f"{_describe(inst)}\n{result}\n{_install_sounds(inst, args.sounds)}")
+    return 0
+
+
+def cmd_phones(args: argparse.Namespace) -> int:
+    s: Settings = args.settings
+    phones = agent_phones(s, from_db=not args.no_db)
+    if not phones:
+        print("no agent phones: add [asterisk] agent_phones or agents with a sip_endpoint in the database")
+        return 0
+    print(f"SIP server {s.asterisk.sip_host}:{s.asterisk.sip_port} (udp); register as user = endpoint")
+    for p in phones:
+        print(f"  {p.endpoint:<20} password {p.password}" + (f"  contact {p.contact}" if p.contact else ""))
+    return 0
+
+
+def _guard(func: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    def run(args: argparse.Namespace) -> int:
+        try:
+            return int(func(args))
+        except (SandboxError, AsteriskError, ConfigError) as exc:
+            print(f"hotline asterisk: {exc}", file=sys.stderr)
+            return 2
+        except OSError as exc:  # e.g. no permission to write the instance's home
+            print(f"hotline asterisk: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), file=sys.stderr)
+            return 2
+    return run
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = subparsers.add_parser("asterisk", help="provision and run Asterisk (system, or a Debian sid sandbox)")
+    sub = p.add_subparsers(dest="asterisk_command", metavar="ACTION", required=True)
+
+    up = sub.add_parser("up", help="build the sandbox if needed, write config, start, wait for ARI")
+    up.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for ARI (default 30)")
+    up.set_defaults(func=_guard(cmd_up))
+
+    sub.add_parser("down", help="stop the instance").set_defaults(func=_guard(cmd_down))
+    sub.add_parser("status", help="is it running and answering ARI (exit 1 if not)").set_defaults(
+        func=_guard(cmd_status))
+
+    cfg = sub.add_parser("config", help="regenerate config (+ agent phones, prompts) and reload/restart")
+    cfg.add_argument("--print", action="store_true", help="print the generated files, change nothing")
+    cfg.add_argument("--sounds", type=Path, default=None,
+                     help=f"prompt tree to install (dir holding hotline/; default {DEFAULT_SOUNDS})")
+    cfg.add_argument("--no-db", action="store_true", help="agent phones from the settings only")
+    cfg.add_argument("--timeout", type=float, default=30.0)
+    cfg.set_defaults(func=_guard(cmd_config))
+
+    ph = sub.add_parser("phones", help="list agent SIP accounts (endpoint, password) for softphones")
+    ph.add_argument("--no-db", action="store_true", help="agent phones from the settings only")
+    ph.set_defaults(func=_guard(cmd_phones))
