@@ -1,5 +1,7 @@
 """`hotline asterisk up|down|status|config|phones`: provision and run the Asterisk our settings describe.
 
+Also registers `hotline call` (ivr/asterisk/call.py): a SIP test call into it with sipp.
+
 Everything here is synchronous CLI code (blocking subprocesses are fine). Failures the operator can act on
 (no root for the sandbox, a port in use, Asterisk refusing to start) print one message with the log tail and
 exit 2, never a traceback.
@@ -12,6 +14,7 @@ import sys
 from pathlib import Path
 from typing import Callable
 
+from ivr.asterisk import call
 from ivr.asterisk.config import ConfigError, Layout, generate
 from ivr.asterisk.instance import SANDBOX_HOMES, AsteriskError, AsteriskInstance
 from ivr.asterisk.sandbox import SandboxError
@@ -125,3 +128,5 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     ph = sub.add_parser("phones", help="list agent SIP accounts (endpoint, password) for softphones")
     ph.add_argument("--no-db", action="store_true", help="agent phones from the settings only")
     ph.set_defaults(func=_guard(cmd_phones))
+
+    call.add_parser(subparsers)
