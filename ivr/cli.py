@@ -161,12 +161,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     except Exception as exc:  # a dead database or Asterisk: one clear line, not a traceback
-        from ivr.db import DatabaseUnavailable
-
-        if isinstance(exc, DatabaseUnavailable):
+        if isinstance(exc, _operator_errors()):
             print(f"hotline: {exc}", file=sys.stderr)
             return 2
         raise
+
+
+def _operator_errors() -> tuple[type[BaseException], ...]:
+    """Failures an operator fixes outside the code (a dead database, no Asterisk): no traceback for them."""
+    from ivr.asterisk.config import ConfigError
+    from ivr.asterisk.instance import AsteriskError
+    from ivr.asterisk.sandbox import SandboxError
+    from ivr.db import DatabaseUnavailable
+
+    return (DatabaseUnavailable, SandboxError, AsteriskError, ConfigError)
 
 
 if __name__ == "__main__":
