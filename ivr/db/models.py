@@ -399,6 +399,11 @@ class QaScore(Base):
     instant_fail: Mapped[bool] = mapped_column(Boolean, default=False)
     must_review: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
     results: Mapped[list[Any]] = mapped_column(default=list)  # per rule: id, points, passed, evidence
+    # Why the call is in the must-review queue (low score, complaint words, instant fail), for the QA page.
+    review_reasons: Mapped[list[Any]] = mapped_column(default=list)
+    # sha256 of the rubric (and phrase lists) that produced the score: a rubric edited without a new version
+    # would silently change scores under the same version, so the scorer refuses to mix them.
+    rubric_hash: Mapped[str] = mapped_column(String(64), default="")
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 

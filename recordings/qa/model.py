@@ -1,0 +1,135 @@
+"""Plain data the scorer works on and produces: no database, no I/O, so a score can be recomputed anywhere.
+
+Transcript times are seconds from the moment the agent answered (the recordings start at the bridge).
+Timeline facts (ringing) are expressed on the same axis, so ringing shows up as negative times.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from recordings.qa.text import join_words
+
+SPEAKERS = ("caller", "agent")
+
+
+@dataclass(frozen=True)
+class Word:
+    word: str
+    start: float
+    end: float
+    conf: float = 1.0
+
+
+@dataclass(frozen=True)
+class Segment:
+    speaker: str  # caller / agent
+    start: float
+    end: float
+    text: str
+    words: tuple[Word, ...] = ()
+    confidence: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.speaker not in SPEAKERS:
+            raise ValueError(f"speaker must be one of {SPEAKERS}, got {self.speaker!r}")
+        if self.end < self.start:
+            raise ValueError(f"segment ends ({self.end}) before it starts ({self.start})")
+
+    def time_at(self, pos: int, *, end: bool = False) -> float:
+        """The audio time of character pos of the text: from word times when known, else interpolated."""
+        if self.words:
+            text, spans = join_words([w.word for w in self.words])
+            if text == self.text:  # words still describe the text (not the case for hand-edited segments)
+                for w, (s, e) in zip(self.words, spans):
+                    if (s < pos <= e) if end else (s <= pos < e):
+                        return w.end if end else w.start
+        n = max(len(self.text), 1)
+        return self.start + (self.end - self.start) * min(max(pos, 0), n) / n
+
+    @staticmethod
+    def from_row(speaker: str, start: float, end: float, text: str, words: list[Any] | None = None,
+                 confidence: float = 1.0) -> "Segment":
+        ws = tuple(Word(word=str(w["w"]), start=float(w["s"]), end=float(w["e"]), conf=float(w.get("c", 1.0)))
+                   for w in (words or []))
+        return Segment(speaker=speaker, start=start, end=end, text=text, words=ws, confidence=confidence)
+
+    def rounded(self) -> "Segment":
+        """The segment as the database keeps it (millisecond times): score this, not the raw recogniser output,
+        so that a score recomputed from the stored transcript is identical."""
+        words = tuple(Word(w.word, round(w.start, 3), round(w.end, 3), round(w.conf, 3)) for w in self.words)
+        return Segment(self.speaker, round(self.start, 3), round(self.end, 3), self.text, words,
+                       round(self.confidence, 4))
+
+    def words_json(self) -> list[dict[str, Any]]:
+        return [{"w": w.word, "s": round(w.start, 3), "e": round(w.end, 3), "c": round(w.conf, 3)}
+                for w in self.words]
+
+
+@dataclass(frozen=True)
+class CallFacts:
+    """What the call timeline says, reduced to what the rules need."""
+
+    call_id: int | None = None
+    agent_id: str = ""  # 工号, expected in the greeting
+    answer_ring_seconds: float | None = None  # ringing of the offer the agent answered
+    ring_seconds_total: float = 0.0  # all offers' ringing: what the caller waited through
+    hangup_side: str | None = None  # caller / agent / system / unknown
+    talk_seconds: float | None = None  # answer to hang-up
+    holds: tuple[tuple[float, float], ...] = ()  # hold intervals on the transcript axis
+
+
+@dataclass(frozen=True)
+class Evidence:
+    source: str  # caller / agent / timeline
+    start: float
+    end: float
+    text: str
+
+    def as_json(self) -> dict[str, Any]:
+        return {"source": self.source, "start": round(self.start, 2), "end": round(self.end, 2),
+                "text": self.text}
+
+
+@dataclass(frozen=True)
+class RuleResult:
+    rule_id: str
+    title: str
+    kind: str
+    points: float
+    max_points: float
+    passed: bool
+    applicable: bool = True
+    instant_fail: bool = False  # this result fails the whole call
+    detail: str = ""  # one line in Chinese for the QA page
+    evidence: tuple[Evidence, ...] = ()
+    review: bool = False  # the rule asks for a human look (e.g. caller complained)
+
+    def as_json(self) -> dict[str, Any]:
+        return {"id": self.rule_id, "title": self.title, "kind": self.kind, "points": round(self.points, 2),
+                "max_points": self.max_points, "passed": self.passed, "applicable": self.applicable,
+                "instant_fail": self.instant_fail, "detail": self.detail, "review": self.review,
+                "evidence": [e.as_json() for e in self.evidence]}
+
+
+@dataclass(frozen=True)
+class QaResult:
+    rubric_version: str
+    rubric_hash: str
+    total: float
+    max_total: float
+    passed: bool
+    instant_fail: bool
+    must_review: bool
+    review_reasons: tuple[str, ...]
+    rules: tuple[RuleResult, ...] = field(default_factory=tuple)
+
+    def rule(self, rule_id: str) -> RuleResult:
+        for r in self.rules:
+            if r.rule_id == rule_id:
+                return r
+        raise KeyError(rule_id)
+
+    def results_json(self) -> list[dict[str, Any]]:
+        return [r.as_json() for r in self.rules]

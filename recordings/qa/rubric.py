@@ -1,0 +1,178 @@
+"""The QA rubric: a versioned YAML file (points per rule, instant-fail items) plus the forbidden-phrase list.
+
+Loading validates everything up front and names the file and the rule on any error, so a QA lead who edits
+the rubric learns at once what is wrong. The rubric hash covers the parsed content of both files: comments and
+layout can change freely, any change that could move a score cannot hide under an old version number.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from recordings.qa.text import Codebook, Normalized
+
+DEFAULT_RUBRIC = Path(__file__).with_name("rubric.yaml")
+
+
+class RubricError(Exception):
+    """A rubric or phrase file that cannot be used; str() names the file and what to fix."""
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ForbiddenPhrase(_Model):
+    phrase: str = Field(min_length=1)
+    source: str = ""
+    instant_fail: bool = True
+    penalty: float | None = Field(None, ge=0)  # None: the rule's full points
+    except_: tuple[str, ...] = Field((), alias="except")
+
+
+class PhraseList(_Model):
+    version: int | str = 1
+    phrases: tuple[ForbiddenPhrase, ...]
+
+
+class RuleSpec(_Model):
+    id: str = Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=64)
+    kind: str
+    title: str
+    points: float = Field(ge=0)
+    instant_fail: bool = False
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class RubricFile(_Model):
+    version: str = Field(min_length=1, max_length=32)
+    title: str = ""
+    pass_score: float = Field(ge=0)
+    must_review_below: float = Field(ge=0)
+    forbidden_phrases: str | None = None
+    complaint_words: tuple[str, ...] = ()
+    rules: tuple[RuleSpec, ...] = Field(min_length=1)
+
+    @field_validator("version", mode="before")
+    @classmethod
+    def _version_text(cls, v: Any) -> Any:
+        return str(v) if isinstance(v, (int, float)) else v
+
+    @field_validator("complaint_words", mode="before")
+    @classmethod
+    def _words_text(cls, v: Any) -> Any:
+        return [str(x) for x in v] if isinstance(v, list) else v
+
+
+@dataclass
+class Rubric:
+    """A loaded, validated rubric. params holds each rule's validated parameter object by rule id."""
+
+    spec: RubricFile
+    phrases: tuple[ForbiddenPhrase, ...]
+    params: dict[str, Any]
+    hash: str
+    path: Path | None = None
+    codebook: Codebook = field(default_factory=Codebook)
+    _norm_cache: dict[tuple[str, bool], Normalized] = field(default_factory=dict)
+
+    @property
+    def version(self) -> str:
+        return self.spec.version
+
+    @property
+    def max_total(self) -> float:
+        return sum(r.points for r in self.spec.rules)
+
+    def normalize(self, text: str, *, fold_numbers: bool = False) -> Normalized:
+        """Phrase normalisation, cached: the same phrases are matched against every transcript."""
+        key = (text, fold_numbers)
+        got = self._norm_cache.get(key)
+        if got is None:
+            got = self.codebook.normalize(text, fold_numbers=fold_numbers)
+            self._norm_cache[key] = got
+        return got
+
+
+def _read_yaml(path: Path) -> Any:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise RubricError(f"{path}: file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise RubricError(f"{path}: cannot read: {exc}") from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
+        raise RubricError(f"{where}: not valid YAML: {getattr(exc, 'problem', exc)}") from None
+
+
+def _describe(path: Path, exc: ValidationError, data: Any) -> str:
+    lines = []
+    for err in exc.errors():
+        loc = list(err["loc"])
+        where = ".".join(str(x) for x in loc)
+        if len(loc) >= 2 and loc[0] == "rules" and isinstance(loc[1], int) and isinstance(data, dict):
+            try:
+                where = f"rule {data['rules'][loc[1]].get('id', loc[1])!r}: " + ".".join(str(x) for x in loc[2:])
+            except (IndexError, AttributeError, KeyError, TypeError):
+                pass
+        lines.append(f"{where}: {err['msg']}")
+    return f"{path}: invalid rubric:\n  " + "\n  ".join(lines)
+
+
+def load_rubric(path: str | Path | None = None) -> Rubric:
+    """Load and validate a rubric (default: the packaged rubric.yaml) and its phrase list."""
+    from recordings.qa.rules import RULE_KINDS
+
+    p = Path(path) if path is not None else DEFAULT_RUBRIC
+    data = _read_yaml(p)
+    if not isinstance(data, dict):
+        raise RubricError(f"{p}: the rubric must be a mapping with version, rules, ...")
+    try:
+        spec = RubricFile.model_validate(data)
+    except ValidationError as exc:
+        raise RubricError(_describe(p, exc, data)) from None
+    seen: set[str] = set()
+    params: dict[str, Any] = {}
+    for rule in spec.rules:
+        if rule.id in seen:
+            raise RubricError(f"{p}: rule {rule.id!r} appears twice")
+        seen.add(rule.id)
+        kind = RULE_KINDS.get(rule.kind)
+        if kind is None:
+            raise RubricError(f"{p}: rule {rule.id!r}: unknown kind {rule.kind!r} "
+                              f"(known: {', '.join(sorted(RULE_KINDS))})")
+        try:
+            params[rule.id] = kind.params.model_validate(rule.params)
+        except ValidationError as exc:
+            msgs = "; ".join(f"{'.'.join(str(x) for x in e['loc'])}: {e['msg']}" for e in exc.errors())
+            raise RubricError(f"{p}: rule {rule.id!r}: params: {msgs}") from None
+    phrases: tuple[ForbiddenPhrase, ...] = ()
+    phrase_data: Any = None
+    if spec.forbidden_phrases:
+        pp = (p.parent / spec.forbidden_phrases) if not Path(spec.forbidden_phrases).is_absolute() \
+            else Path(spec.forbidden_phrases)
+        phrase_data = _read_yaml(pp)
+        try:
+            phrases = PhraseList.model_validate(phrase_data).phrases
+        except ValidationError as exc:
+            raise RubricError(_describe(pp, exc, phrase_data)) from None
+    if any(r.kind == "forbidden" for r in spec.rules) and not phrases:
+        raise RubricError(f"{p}: a forbidden-phrase rule needs forbidden_phrases: <file> with phrases")
+    if spec.must_review_below > spec.pass_score:
+        raise RubricError(f"{p}: must_review_below ({spec.must_review_below}) is above pass_score "
+                          f"({spec.pass_score})")
+    canonical = json.dumps({"rubric": data, "phrases": phrase_data}, sort_keys=True, ensure_ascii=False,
+                           default=str)
+    digest = hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+    return Rubric(spec=spec, phrases=phrases, params=params, hash=digest, path=p)

@@ -1,0 +1,99 @@
+"""`hotline transcribe | qa rescore | qa rubric | recordings purge | recordings requeue` as a user runs them."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from ivr.db import Database
+from ivr.db.models import JobStatus, PurgeLog, QaScore, TranscriptionJob
+from recordings.synth import SynthCall
+from tests.recordings.fixture_calls import load_fixture_calls
+from tests.recordings.helpers import finished_call, store_segments
+
+REPO = Path(__file__).resolve().parents[2]
+# `hotline` as the console script runs it (python -m ivr.cli would load ivr.cli twice, as __main__ and as itself).
+HOTLINE = [sys.executable, "-c", "import sys; from ivr.cli import main; sys.exit(main())"]
+SEGMENTS = {c.name: c for c in load_fixture_calls()}["gas_arrears_standard"].segments
+
+
+def hotline(*args: str, cwd: Path, db_url: str = "", model: Path | None = None) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HOTLINE_")}
+    env["PYTHONPATH"] = str(REPO)
+    if db_url:
+        env["HOTLINE_DATABASE_URL"] = db_url
+    if model is not None:
+        env["HOTLINE_VOSK_MODEL_PATH"] = str(model)
+    return subprocess.run([*HOTLINE, *args], cwd=cwd, env=env, capture_output=True,
+                          text=True, timeout=600)
+
+
+async def test_rescore_purge_and_requeue(db: Database, db_url: str, tmp_path: Path) -> None:
+    now = dt.datetime.now(dt.timezone.utc)
+    recent = await finished_call(db, started=now - dt.timedelta(days=2))
+    old = await finished_call(db, started=now - dt.timedelta(days=400))
+    for c in (recent, old):
+        await store_segments(db, c.call_id, SEGMENTS)
+
+    since = (now - dt.timedelta(days=7)).date().isoformat()
+    r = hotline("qa", "rescore", "--since", since, cwd=tmp_path, db_url=db_url)
+    assert r.returncode == 0, r.stderr
+    assert "rubric 2026.1: 1 call(s) scored, 1 passed, 0 to review" in r.stdout
+    assert "评分 2026.1" in r.stderr, "progress bar on stderr"
+    async with db.session() as s:
+        assert list((await s.execute(select(QaScore.call_id))).scalars()) == [recent.call_id]
+
+    r = hotline("recordings", "purge", "--dry-run", cwd=tmp_path, db_url=db_url)
+    assert r.returncode == 0, r.stderr
+    assert "1 call(s), would delete 0 file(s)" in r.stdout and f"{len(SEGMENTS)} transcript segment(s)" in r.stdout
+    r = hotline("recordings", "purge", cwd=tmp_path, db_url=db_url)
+    assert r.returncode == 0 and "1 call(s), deleted" in r.stdout
+    async with db.session() as s:
+        assert (await s.execute(select(func.count()).where(PurgeLog.call_id == old.call_id))).scalar_one() == 1
+
+    r = hotline("recordings", "requeue", str(recent.call_id), cwd=tmp_path, db_url=db_url)
+    assert r.returncode == 0 and "pending" in r.stdout
+    async with db.session() as s:
+        job = (await s.execute(select(TranscriptionJob))).scalar_one()
+    assert job.call_id == recent.call_id and job.status is JobStatus.PENDING
+    r = hotline("recordings", "requeue", "777777", cwd=tmp_path, db_url=db_url)
+    assert r.returncode == 2 and "no call 777777" in r.stderr
+
+
+@pytest.mark.parametrize("args, message", [
+    (["qa", "rescore", "--since", "last tuesday"], "not a date: 'last tuesday'"),
+    (["qa", "rubric", "missing.yaml"], "missing.yaml: file not found"),
+    (["transcribe", "nothing.wav"], "nothing.wav: file not found"),
+    (["worker", "--once"], "no Vosk model"),
+])
+def test_user_errors_are_one_line(tmp_path: Path, args: list[str], message: str) -> None:
+    r = hotline(*args, cwd=tmp_path, db_url=f"sqlite+aiosqlite:///{tmp_path}/x.db")
+    assert r.returncode == 2
+    assert message in r.stderr and "Traceback" not in r.stderr
+
+
+def test_rubric_listing(tmp_path: Path) -> None:
+    r = hotline("qa", "rubric", cwd=tmp_path)
+    assert r.returncode == 0
+    assert "version 2026.1, 12 rules" in r.stdout and "服务禁用语  一票否决" in r.stdout
+
+
+@pytest.mark.vosk
+def test_transcribe_files(tmp_path: Path, model_path: Path, synth_call: SynthCall) -> None:
+    r = hotline("transcribe", "--json", "--speaker", "caller", str(synth_call.paths["caller"]), cwd=tmp_path,
+                model=model_path)
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["file"] == str(synth_call.paths["caller"]) and out["segments"]
+    assert all(g["speaker"] == "caller" and g["words"] for g in out["segments"])
+    assert "转写" in r.stderr and "100%" in r.stderr
+    r = hotline("transcribe", str(synth_call.paths["agent"]), str(synth_call.paths["caller"]), cwd=tmp_path,
+                model=model_path)
+    assert r.returncode == 0 and r.stdout.count("# ") == 2 and "[" in r.stdout

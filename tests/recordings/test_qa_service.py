@@ -1,0 +1,201 @@
+"""The services behind the console's QA pages: list/filter, detail, reviews, queue, export, audio, access log."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from ivr.db import Database
+from ivr.db.models import HangupSide, Recording, RecordingAccess, Role, utcnow
+from ivr.settings import Settings
+from recordings.privacy import AccessDenied, Viewer
+from recordings.qa.model import Segment
+from recordings.qa.rubric import Rubric
+from recordings.qa.service import QaService, ReviewError, ScoreFilter
+from recordings.qa.store import score_call
+from tests.recordings.fixture_calls import load_fixture_calls
+from tests.recordings.helpers import agent, finished_call, store_segments
+
+FIXTURES = {c.name: c for c in load_fixture_calls()}
+PII_LINE = Segment("caller", 40.0, 44.0, "我的手机是13800138000，身份证11010519491231002X")
+
+
+@dataclass
+class World:
+    svc: QaService
+    calls: dict[str, int]
+    agents: dict[str, int]
+    qa: Viewer
+    supervisor: Viewer
+    admin: Viewer
+
+
+@pytest.fixture
+async def world(db: Database, settings: Settings, rubric: Rubric) -> World:
+    now = utcnow()
+    specs = [  # name, fixture, agent, ring, hang-up, hours ago
+        ("good", "gas_arrears_standard", "1024", 4.0, HangupSide.CALLER, 5),
+        ("forbidden", "bu_gui_wo_guan", "1024", 4.0, HangupSide.CALLER, 4),
+        ("late", "late_answer_no_apology", "2048", 25.0, HangupSide.CALLER, 3),
+        ("complaint", "complaint_12345", "2048", 4.0, HangupSide.CALLER, 2),
+    ]
+    calls: dict[str, int] = {}
+    for name, fx, agent_id, ring, side, hours in specs:
+        c = await finished_call(db, agent_id=agent_id, ring=ring, hangup=side,
+                                started=now - dt.timedelta(hours=hours))
+        segs = list(FIXTURES[fx].segments) + ([PII_LINE] if name == "good" else [])
+        await store_segments(db, c.call_id, segs)
+        await score_call(db, c.call_id, rubric, settings)
+        calls[name] = c.call_id
+    agents = {a: await agent(db, a) for a in ("1024", "2048")}
+    qa = Viewer(await agent(db, "2001", Role.QA), Role.QA)
+    sup = Viewer(await agent(db, "3001", Role.SUPERVISOR), Role.SUPERVISOR)
+    adm = Viewer(await agent(db, "9001", Role.ADMIN), Role.ADMIN)
+    return World(QaService(db, settings, rubric), calls, agents, qa, sup, adm)
+
+
+async def access_log(db: Database) -> list[tuple[int | None, int | None, str]]:
+    async with db.session() as s:
+        return [(r.call_id, r.agent_pk, r.action) for r in (await s.execute(
+            select(RecordingAccess).order_by(RecordingAccess.id))).scalars()]
+
+
+async def test_list_and_filter(world: World) -> None:
+    items, n = await world.svc.list_scores(world.qa)
+    assert n == 4 and [i.call_id for i in items] == [world.calls[k] for k in ("complaint", "late", "forbidden", "good")]
+    assert {i.caller_number for i in items} == {"138****8000"}
+    failed, n = await world.svc.list_scores(world.qa, ScoreFilter(passed=False))
+    assert {i.call_id for i in failed} == {world.calls["forbidden"], world.calls["late"]}
+    by_agent, _ = await world.svc.list_scores(world.qa, ScoreFilter(agent_pk=world.agents["2048"]))
+    assert {i.call_id for i in by_agent} == {world.calls["late"], world.calls["complaint"]}
+    no_apology, _ = await world.svc.list_scores(world.qa, ScoreFilter(failed_rule="apology_when_late"))
+    assert [i.call_id for i in no_apology] == [world.calls["late"]]
+    page, n = await world.svc.list_scores(world.qa, ScoreFilter(limit=1, offset=1))
+    assert n == 4 and [i.call_id for i in page] == [world.calls["late"]]
+    mine, n = await world.svc.list_scores(Viewer(world.agents["1024"], Role.AGENT))
+    assert n == 2 and {i.call_id for i in mine} == {world.calls["good"], world.calls["forbidden"]}
+    sup_items, _ = await world.svc.list_scores(world.supervisor)
+    assert {i.caller_number for i in sup_items} == {"13800138000"}
+
+
+async def test_detail_masks_for_qa_and_logs_the_view(db: Database, world: World) -> None:
+    d = await world.svc.call_detail(world.qa, world.calls["good"])
+    pii = [g for g in d.segments if g["start"] == 40.0][0]
+    assert pii["text"] == "我的手机是138****8000，身份证110***********002X" and d.masked
+    assert d.call["caller_number"] == "138****8000"
+    assert d.score is not None and d.score.total == 100 and d.score.passed
+    assert [r["id"] for r in d.rules][:3] == ["greeting", "agent_id_stated", "answered_in_time"]
+    greeting = d.rules[0]
+    assert greeting["evidence"][0]["source"] == "agent" and greeting["evidence"][0]["start"] == 0.6
+    full = await world.svc.call_detail(world.supervisor, world.calls["good"])
+    assert [g for g in full.segments if g["start"] == 40.0][0]["text"] == PII_LINE.text and not full.masked
+    log = await access_log(db)
+    assert log == [(world.calls["good"], world.qa.agent_pk, "view_transcript"),
+                   (world.calls["good"], world.supervisor.agent_pk, "view_transcript")]
+    with pytest.raises(AccessDenied):
+        await world.svc.call_detail(Viewer(world.agents["2048"], Role.AGENT), world.calls["good"])
+    with pytest.raises(LookupError):
+        await world.svc.call_detail(world.qa, 999999)
+
+
+async def test_forbidden_phrase_evidence_points_at_the_words(world: World) -> None:
+    d = await world.svc.call_detail(world.qa, world.calls["forbidden"])
+    rule = next(r for r in d.rules if r["id"] == "forbidden_phrases")
+    assert not rule["passed"] and rule["instant_fail"]
+    ev = rule["evidence"][0]
+    assert "不归我管" in ev["text"] and 10.5 <= ev["start"] < ev["end"] <= 13.0
+    assert d.score is not None and d.score.instant_fail and not d.score.passed and d.score.must_review
+
+
+async def test_review_queue_and_overrides(world: World) -> None:
+    queue = await world.svc.review_queue(world.qa)
+    assert [i.call_id for i in queue] == [world.calls["forbidden"], world.calls["complaint"]]
+    reasons = {i.call_id: i.review_reasons for i in queue}
+    assert any("一票否决" in r for r in reasons[world.calls["forbidden"]])
+    assert any("12345" in r or "投诉" in r for r in reasons[world.calls["complaint"]])
+    forbidden = queue[0]
+
+    # The reviewer listens and finds the hit real but the courtesy deduction wrong.
+    await world.svc.add_review(world.qa, forbidden.score_id, rule_id="courtesy", points=10, comment="有礼貌用语")
+    item = (await world.svc.list_scores(world.qa, ScoreFilter(must_review=True)))[0][-1]
+    assert item.call_id == world.calls["forbidden"]
+    assert item.effective_total == pytest.approx(item.total + 10 / 3, abs=0.01)
+    assert item.instant_fail and not item.passed
+
+    # An instant-fail rule given full points lifts the instant fail.
+    await world.svc.add_review(world.supervisor, forbidden.score_id, rule_id="forbidden_phrases", points=20,
+                               comment="录音中是“这个不归我们管辖，我帮您转物业”，识别错误")
+    after = [i for i in (await world.svc.list_scores(world.qa))[0] if i.call_id == world.calls["forbidden"]][0]
+    assert not after.instant_fail and after.effective_total == 100 and after.passed
+    assert "forbidden_phrases" not in after.failed_rules
+
+    await world.svc.add_review(world.qa, forbidden.score_id, comment="已复核，识别错误")
+    assert [i.call_id for i in await world.svc.review_queue(world.qa)] == [world.calls["complaint"]]
+    detail = await world.svc.call_detail(world.qa, world.calls["forbidden"])
+    assert [r["rule_id"] for r in detail.reviews] == ["courtesy", "forbidden_phrases", ""]
+    assert next(r for r in detail.rules if r["id"] == "forbidden_phrases")["override"] == 20
+
+
+async def test_bad_reviews_are_refused(world: World) -> None:
+    items, _ = await world.svc.list_scores(world.qa)
+    sid = items[0].score_id
+    with pytest.raises(ReviewError, match="0 到 20"):
+        await world.svc.add_review(world.qa, sid, rule_id="forbidden_phrases", points=25)
+    with pytest.raises(ReviewError, match="不在评分表"):
+        await world.svc.add_review(world.qa, sid, rule_id="no_such_rule", points=1)
+    with pytest.raises(ReviewError):
+        await world.svc.add_review(world.qa, sid, comment="   ")
+    with pytest.raises(AccessDenied):
+        await world.svc.add_review(Viewer(world.agents["1024"], Role.AGENT), sid, comment="我觉得没问题")
+    with pytest.raises(AccessDenied):
+        await world.svc.review_queue(Viewer(world.agents["1024"], Role.AGENT))
+    with pytest.raises(LookupError):
+        await world.svc.add_review(world.qa, 999999, comment="x")
+
+
+async def test_export_csv_masks_unless_admin_and_logs(db: Database, world: World) -> None:
+    out = io.StringIO()
+    n = await world.svc.export_csv(world.supervisor, ScoreFilter(), out)
+    rows = list(csv.reader(io.StringIO(out.getvalue())))
+    assert n == 4 and len(rows) == 5 and rows[0][0] == "通话ID"
+    header = rows[0]
+    by_call = {int(r[0]): dict(zip(header, r)) for r in rows[1:]}
+    late = by_call[world.calls["late"]]
+    assert late["来电号码"] == "138****8000" and late["合格"] == "否"
+    assert "超过三声接听致歉" in late["未通过项"] and "客户听振铃 25.0 秒" in late["证据"]
+    forbidden = by_call[world.calls["forbidden"]]
+    assert forbidden["一票否决"] == "是" and "不归我管" in forbidden["证据"]
+    admin_out = io.StringIO()
+    await world.svc.export_csv(world.admin, ScoreFilter(passed=True), admin_out)
+    admin_rows = list(csv.reader(io.StringIO(admin_out.getvalue())))
+    assert {r[4] for r in admin_rows[1:]} == {"13800138000"} and len(admin_rows) == 3
+    with pytest.raises(AccessDenied):
+        await world.svc.export_csv(Viewer(world.agents["1024"], Role.AGENT), ScoreFilter(), io.StringIO())
+    exports = [a for a in await access_log(db) if a[2] == "export"]
+    assert len(exports) == 6
+
+
+async def test_open_recording_checks_owner_purge_and_logs(db: Database, world: World, tmp_path: Path) -> None:
+    wav = tmp_path / "a.wav"
+    wav.write_bytes(b"RIFF")
+    async with db.begin() as s:
+        rec = Recording(call_id=world.calls["good"], direction="agent", path=str(wav))
+        gone = Recording(call_id=world.calls["late"], direction="agent", path=str(wav), purged_at=utcnow())
+        s.add_all([rec, gone])
+        await s.flush()
+        rec_id, gone_id = rec.id, gone.id
+    owner = Viewer(world.agents["1024"], Role.AGENT)
+    assert await world.svc.open_recording(owner, rec_id) == wav
+    assert await world.svc.open_recording(world.qa, rec_id) == wav
+    with pytest.raises(AccessDenied):
+        await world.svc.open_recording(Viewer(world.agents["2048"], Role.AGENT), rec_id)
+    with pytest.raises(LookupError, match="按保存期限删除"):
+        await world.svc.open_recording(world.qa, gone_id)
+    plays = [a for a in await access_log(db) if a[2] == "play"]
+    assert plays == [(world.calls["good"], owner.agent_pk, "play"), (world.calls["good"], world.qa.agent_pk, "play")]

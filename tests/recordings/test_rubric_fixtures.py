@@ -1,0 +1,65 @@
+"""The rubric on 40+ Chinese transcript fixtures written from the seed rules (see fixtures/*.yaml)."""
+
+from __future__ import annotations
+
+import pytest
+
+from recordings.qa.rubric import load_rubric
+from recordings.qa.scorer import score
+from tests.recordings.fixture_calls import FixtureCall, load_fixture_calls
+
+CALLS = load_fixture_calls()
+RUBRIC = load_rubric()
+
+
+def test_enough_fixtures_of_each_kind() -> None:
+    assert len(CALLS) >= 30
+    names = {c.name for c in CALLS}
+    assert len(names) == len(CALLS), "fixture names must be unique"
+    by_file = {c.source for c in CALLS}
+    assert {"compliant.yaml", "greeting.yaml", "forbidden.yaml", "timing.yaml", "asr_and_review.yaml"} <= by_file
+    assert sum(1 for c in CALLS if c.name.startswith("homophone") or "homophone" in c.name) >= 5
+
+
+@pytest.mark.parametrize("call", CALLS, ids=[c.name for c in CALLS])
+def test_fixture(call: FixtureCall) -> None:
+    result = score(call.segments, call.facts, RUBRIC, call.settings)
+    exp = call.expect
+    by_id = {r.rule_id: r for r in result.rules}
+    summary = "\n".join(f"  {r.rule_id}: {r.points}/{r.max_points} passed={r.passed} {r.detail}" for r in result.rules)
+    context = f"{call.name} ({call.about})\n{summary}\nreasons={result.review_reasons}"
+    for rid in exp.get("pass", []):
+        assert by_id[rid].passed, f"{rid} should pass: {context}"
+    for rid in exp.get("fail", []):
+        assert not by_id[rid].passed, f"{rid} should fail: {context}"
+        has_agent = any(s.speaker == "agent" for s in call.segments)
+        assert by_id[rid].evidence or not has_agent, f"{rid} failed without evidence: {context}"
+    for rid in exp.get("not_applicable", []):
+        assert not by_id[rid].applicable and by_id[rid].passed, f"{rid} should not apply: {context}"
+    for key in ("passed", "instant_fail", "must_review"):
+        if key in exp:
+            assert getattr(result, key) is exp[key], f"{key} should be {exp[key]}: {context}"
+    if "total" in exp:
+        assert result.total == pytest.approx(exp["total"]), context
+    for rid, text in (exp.get("evidence") or {}).items():
+        texts = [e.text for e in by_id[rid].evidence]
+        assert any(text in t for t in texts), f"{rid} evidence {texts} lacks {text!r}: {context}"
+        # Every piece of evidence points at a time range on the call.
+        assert all(e.end >= e.start for e in by_id[rid].evidence)
+    for rid, text in (exp.get("detail") or {}).items():
+        assert text in by_id[rid].detail, f"{rid} detail {by_id[rid].detail!r} lacks {text!r}: {context}"
+    if "reason" in exp:
+        assert any(exp["reason"] in r for r in result.review_reasons), context
+    # Invariants of every score.
+    assert result.max_total == RUBRIC.max_total == 100
+    assert 0 <= result.total <= result.max_total
+    assert result.passed == (not result.instant_fail and result.total >= RUBRIC.spec.pass_score)
+    assert result.must_review == bool(result.review_reasons)
+
+
+@pytest.mark.parametrize("call", CALLS[:5], ids=[c.name for c in CALLS[:5]])
+def test_score_is_reproducible(call: FixtureCall) -> None:
+    first = score(call.segments, call.facts, RUBRIC, call.settings)
+    again = score(list(reversed(call.segments)), call.facts, load_rubric(), call.settings)
+    assert first.results_json() == again.results_json()
+    assert first.rubric_hash == again.rubric_hash

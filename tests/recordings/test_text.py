@@ -1,0 +1,54 @@
+"""Matching helpers: word joining, pinyin codes, spoken digits, fuzzy search that a short text cannot game."""
+
+from __future__ import annotations
+
+from recordings.qa.model import Segment, Word
+from recordings.qa.text import Codebook, best_match, find_digits, find_exact, join_words, spoken_digits
+
+
+def test_join_words_by_script() -> None:
+    assert join_words(["您好", "这里", "是"])[0] == "您好这里是"
+    assert join_words(["안녕", "하세요"])[0] == "안녕 하세요"
+    text, spans = join_words(["请", "拨打", "hello", "world"])
+    assert text == "请拨打hello world" and [text[s:e] for s, e in spans] == ["请", "拨打", "hello", "world"]
+
+
+def test_homophones_share_pinyin_codes() -> None:
+    cb = Codebook()
+    a, b = cb.normalize("坐席为您服务"), cb.normalize("作息为您服务")
+    assert a.chars != b.chars and a.codes == b.codes
+    assert find_exact(cb.normalize("不归我管"), cb.normalize("那个不规我馆啊"), by_pinyin=True) == [(2, 6)]
+    # Folding zh/z and -ng/-n is for long phrases only: 器属 (qi shu) is not 起诉 (qi su) when unfolded.
+    assert find_exact(cb.normalize("起诉"), cb.normalize("热水器属于"), by_pinyin=True, folded=False) == []
+
+
+def test_numbers_fold_for_template_matching() -> None:
+    cb = Codebook()
+    n = cb.normalize("24小时热线，1024号", fold_numbers=True)
+    m = cb.normalize("二十四小时热线幺零二四号", fold_numbers=True)
+    assert n.chars == m.chars == "#小时热线#号"
+    assert cb.normalize("一下", fold_numbers=True).chars == "一下", "a lone 一 is a word, not a number"
+
+
+def test_short_text_does_not_match_a_long_template() -> None:
+    cb = Codebook()
+    template = cb.normalize("您好这里是示例燃气集团服务热线请问有什么可以帮您")
+    m = best_match(template, cb.normalize("您好"))
+    assert m is not None and m.score < 30
+    full = best_match(template, cb.normalize("喂，您好这里是示例然气集团服务热线请问有什么可以帮您"))
+    assert full is not None and full.score > 90 and full.start == 2
+
+
+def test_spoken_digits_and_homophones() -> None:
+    assert spoken_digits("幺零二四")[0] == "1024"
+    assert find_digits("1024", "工号 1 0 2 4 为您服务") == (3, 10)
+    assert find_digits("1024", "要灵儿是号坐席") == (0, 4)
+    assert find_digits("1024", "我是2048号") is None
+
+
+def test_segment_time_from_words_or_interpolated() -> None:
+    words = (Word("您好", 1.0, 1.4), Word("请问", 2.0, 2.5))
+    seg = Segment("agent", 1.0, 2.5, "您好请问", words)
+    assert seg.time_at(2) == 2.0 and seg.time_at(4, end=True) == 2.5
+    plain = Segment("agent", 10.0, 14.0, "一二三四")
+    assert plain.time_at(2) == 12.0
