@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 from typing import Callable, Sequence
 
+from ivr.errors import CliError
 from ivr.settings import Settings, SettingsError, load_settings
 
 # Packages that contribute subcommands (module path, attribute).
@@ -20,10 +21,6 @@ REGISTRARS: Sequence[str] = (
     "recordings.cli",
     "agent_console.cli",
 )
-
-
-class CliError(Exception):
-    """A failure the user can act on: printed as one message, exit code 2, no traceback."""
 
 
 def _settings(args: argparse.Namespace) -> Settings:

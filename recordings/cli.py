@@ -15,7 +15,7 @@ from ivr.settings import Settings
 
 
 def _cli_error(msg: str) -> Exception:
-    from ivr.cli import CliError
+    from ivr.errors import CliError
 
     return CliError(msg)
 
