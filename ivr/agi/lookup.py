@@ -1,14 +1,18 @@
-"""`agi://host/lookup`: tell a site's own dialplan (and app_queue) who is calling.
+"""`agi://host/lookup[?queue=NAME][&emergency=1]`: tell a site's own dialplan (and app_queue) who is calling.
 
 Channel variables set (all strings, always all of them, so the dialplan never reads a stale value):
   HOTLINE_CONTINUE      ok | fallback (database unusable: safe defaults below, the call goes on)
   HOTLINE_CUSTOMER_ID   customers.id, or empty
   HOTLINE_CALL_ID       our calls.id, or empty
-  HOTLINE_PRIORITY      50 for special-care customers, else 0 (emergency=100 is decided later by the IVR)
+  HOTLINE_PRIORITY      the ACD's levels (ivr.acd.model.Priority), meant for app_queue's QUEUE_PRIO:
+                        20 with ?emergency=1, 10 for special-care customers, else 0
+  HOTLINE_QUEUE         ?queue=NAME when given (letters, digits, . _ -), else by the caller's flags:
+                        emergency | special-care | general
   HOTLINE_SPECIAL_CARE  1 | 0
   HOTLINE_AREA          the customer's area code, or empty
   HOTLINE_OUTAGE        1 when an outage is active or coming in the caller's area
   HOTLINE_OUTAGE_TEXT   what to tell the caller about it (one line, Simplified Chinese)
+`emergency=1` is for sites whose own menu already found a gas leak or a burst main; the lookup cannot know that.
 The variables are set through pyst2 in a worker thread (ivr/agi/pyst.py); the database work stays on the loop.
 """
 
@@ -18,28 +22,59 @@ import asyncio
 import concurrent.futures
 import datetime as dt
 import logging
-import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sqlalchemy import or_, select
 
+from ivr.acd.model import Priority
 from ivr.agi.connection import AgiConnection
 from ivr.agi.parser import AgiEnvironment, quote_arg
+from ivr.agi.queue import QUEUE_NAME
 from ivr.agi.pyst import ThreadedAGI, run_pyst
 from ivr.calls.timeline import Timeline
 from ivr.db import Database
 from ivr.db.models import Account, Area, Customer, CustomerPhone, Outage, Utility, utcnow
+from ivr.phones import phone_key
 
 log = logging.getLogger(__name__)
 
-PRIORITY_EMERGENCY = 100
-PRIORITY_SPECIAL_CARE = 50
-PRIORITY_NORMAL = 0
+# One scale for the ACD, the AGI flows' QUEUE_PRIO and the lookup: app_queue may hold callers from all three.
+PRIORITY_EMERGENCY = int(Priority.EMERGENCY)
+PRIORITY_SPECIAL_CARE = int(Priority.SPECIAL_CARE)
+PRIORITY_NORMAL = int(Priority.NORMAL)
+QUEUE_EMERGENCY = "emergency"
+QUEUE_SPECIAL_CARE = "special-care"
+QUEUE_GENERAL = "general"
+_TRUE = {"1", "yes", "true", "on"}
 OUTAGE_HORIZON = dt.timedelta(hours=48)  # planned outages are announced 48 h ahead
 CHINA_TIME = dt.timezone(dt.timedelta(hours=8), "CST")
 MAX_OUTAGE_TEXT_BYTES = 900  # the whole SET VARIABLE line must stay below Asterisk's 2047 bytes
 _UTILITY_WORDS = {Utility.GAS: ("停气", "供气"), Utility.WATER: ("停水", "供水"), Utility.HEAT: ("停暖", "供暖")}
+
+
+@dataclass(frozen=True)
+class LookupOptions:
+    """What the site's dialplan asked for in agi://host/lookup?queue=NAME&emergency=1."""
+
+    queue: str = ""  # the queue the site wants the caller in; "" = by the caller's flags
+    emergency: bool = False
+    problems: tuple[str, ...] = ()  # parameters that were refused (logged; the defaults apply)
+
+
+def lookup_options(params: Mapping[str, str]) -> LookupOptions:
+    problems: list[str] = []
+    queue = params.get("queue", "").strip()
+    if queue and not QUEUE_NAME.fullmatch(queue):
+        problems.append(f"queue={queue[:80]!r} is not a queue name (letters, digits, . _ -, up to 64)")
+        queue = ""
+    emergency = params.get("emergency", "").strip().lower()
+    if emergency and emergency not in _TRUE | {"0", "no", "false", "off"}:
+        problems.append(f"emergency={emergency[:20]!r} is not 1/0")
+    unknown = sorted(set(params) - {"queue", "emergency"})
+    if unknown:
+        problems.append(f"unknown parameters ignored: {', '.join(u[:30] for u in unknown[:5])}")
+    return LookupOptions(queue=queue, emergency=emergency in _TRUE, problems=tuple(problems))
 
 
 @dataclass(frozen=True)
@@ -50,16 +85,32 @@ class CallerFacts:
     area: str = ""
     outage_text: str = ""
     call_id: int | None = None
+    emergency: bool = False
+    requested_queue: str = ""
 
     @property
     def priority(self) -> int:
+        if self.emergency:
+            return PRIORITY_EMERGENCY
         return PRIORITY_SPECIAL_CARE if self.special_care else PRIORITY_NORMAL
+
+    @property
+    def queue(self) -> str:
+        if self.requested_queue:
+            return self.requested_queue
+        if self.emergency:
+            return QUEUE_EMERGENCY
+        return QUEUE_SPECIAL_CARE if self.special_care else QUEUE_GENERAL
+
+    def with_options(self, options: LookupOptions) -> CallerFacts:
+        return replace(self, emergency=options.emergency, requested_queue=options.queue)
 
     def variables(self) -> dict[str, str]:
         return {
             "HOTLINE_CUSTOMER_ID": "" if self.customer_id is None else str(self.customer_id),
             "HOTLINE_CALL_ID": "" if self.call_id is None else str(self.call_id),
             "HOTLINE_PRIORITY": str(self.priority),
+            "HOTLINE_QUEUE": self.queue,
             "HOTLINE_SPECIAL_CARE": "1" if self.special_care else "0",
             "HOTLINE_AREA": self.area,
             "HOTLINE_OUTAGE": "1" if self.outage_text else "0",
@@ -70,27 +121,6 @@ class CallerFacts:
 
 
 FALLBACK = CallerFacts(ok=False)
-
-
-def phone_candidates(number: str) -> list[str]:
-    """The forms a caller's number may be stored in: as sent, digits only, without the +86/0086 prefix."""
-    raw = number.strip()
-    digits = re.sub(r"\D", "", raw)
-    if not digits:
-        return []
-    national = digits
-    for prefix in ("0086", "86"):
-        if digits.startswith(prefix) and len(digits) - len(prefix) >= 7:
-            national = digits[len(prefix):]
-            break
-    out = [raw, digits, national]
-    if re.fullmatch(r"1[3-9]\d{9}", national):  # mobile
-        out.append("+86" + national)
-    elif national.startswith("0"):  # landline with the trunk 0
-        out += [national[1:], "+86" + national[1:]]
-    else:  # landline as sent after +86
-        out += ["0" + national, "+86" + national]
-    return list(dict.fromkeys(x for x in out if x))
 
 
 def _when(at: dt.datetime) -> str:
@@ -121,20 +151,22 @@ def outage_text(outage: Outage, area_name: str, now: dt.datetime) -> str:
 async def look_up_caller(db: Database, number: str, *, now: dt.datetime | None = None) -> CallerFacts:
     """Customer, special care, area and outage for a caller number (ok=True also when nobody matches)."""
     now = now or utcnow()
-    candidates = phone_candidates(number)
-    if not candidates:
+    key = phone_key(number)
+    if len(key) < 5:
         return CallerFacts(ok=True)
     async with db.session() as s:
-        rows = (await s.execute(
-            select(Customer.id, Customer.special_care, Customer.area_code)
+        # The flow engine's match (ivr/engine/data.py): stored numbers are free text, so narrow by the last
+        # digits in SQL and compare the normalised forms here; both paths then agree on who is calling.
+        rows = [row for row in (await s.execute(
+            select(Customer.id, Customer.special_care, Customer.area_code, CustomerPhone.number)
             .join(CustomerPhone, CustomerPhone.customer_id == Customer.id)
-            .where(CustomerPhone.number.in_(candidates))
+            .where(CustomerPhone.number.like(f"%{key[-4:]}"))
             .order_by(Customer.special_care.desc(), Customer.id)
-        )).all()
+        )).all() if phone_key(row[3]) == key]
         if not rows:
             return CallerFacts(ok=True)
         # A number shared by a household: the special-care member wins, so priority is never lost.
-        customer_id, special_care, area = rows[0]
+        customer_id, special_care, area, _number = rows[0]
         text = ""
         if area:
             utilities = set((await s.execute(select(Account.utility).where(Account.customer_id == customer_id)
@@ -157,10 +189,11 @@ async def record_lookup(timeline: Timeline, env: AgiEnvironment, facts: CallerFa
     call, _created = await timeline.open_call(channel_id=env.uniqueid, protocol="agi",
                                               caller_number=env.caller_number, caller_name=env.caller_name,
                                               dialed=env.dialed)
-    await timeline.update(call.id, customer_id=facts.customer_id, priority=facts.priority)
+    await timeline.update(call.id, customer_id=facts.customer_id, priority=facts.priority, queue_name=facts.queue)
     await timeline.add_event(call.id, "agi_lookup", {
         "customer_id": facts.customer_id, "priority": facts.priority, "special_care": facts.special_care,
-        "area": facts.area, "outage": bool(facts.outage_text)})
+        "area": facts.area, "outage": bool(facts.outage_text), "queue": facts.queue,
+        "emergency": facts.emergency})
     return call.id
 
 
@@ -178,16 +211,18 @@ class LookupHandler:
         self.db_timeout = db_timeout
         self.agi_timeout = agi_timeout
 
-    async def facts(self, env: AgiEnvironment) -> CallerFacts:
+    async def facts(self, env: AgiEnvironment, options: LookupOptions = LookupOptions()) -> CallerFacts:
+        for problem in options.problems:
+            log.warning("agi lookup %s: %s", env.uniqueid, problem)
         if self.db is None:
-            return FALLBACK
+            return FALLBACK.with_options(options)
         try:
             async with asyncio.timeout(self.db_timeout):
-                facts = await look_up_caller(self.db, env.caller_number)
+                facts = (await look_up_caller(self.db, env.caller_number)).with_options(options)
         except Exception as exc:  # any database trouble: the caller still gets through, on safe defaults
             log.warning("agi lookup %s: database unusable, fallback defaults: %s: %s", env.uniqueid,
                         type(exc).__name__, exc or f"no answer within {self.db_timeout:g} s")
-            return FALLBACK
+            return FALLBACK.with_options(options)
         try:
             async with asyncio.timeout(self.db_timeout):
                 call_id = await record_lookup(Timeline(self.db), env, facts)
@@ -195,11 +230,11 @@ class LookupHandler:
             log.warning("agi lookup %s: could not record the call: %s: %s", env.uniqueid, type(exc).__name__,
                         exc or f"no answer within {self.db_timeout:g} s")
             return facts
-        return CallerFacts(ok=facts.ok, customer_id=facts.customer_id, special_care=facts.special_care,
-                           area=facts.area, outage_text=facts.outage_text, call_id=call_id)
+        return replace(facts, call_id=call_id)
 
-    async def handle(self, conn: AgiConnection, env: AgiEnvironment) -> CallerFacts:
-        facts = await self.facts(env)
+    async def handle(self, conn: AgiConnection, env: AgiEnvironment,
+                     params: Mapping[str, str] | None = None) -> CallerFacts:
+        facts = await self.facts(env, lookup_options(params or {}))
         variables = facts.variables()
         await run_pyst(conn, env, lambda agi: set_variables(agi, variables), executor=self.executor,
                        timeout=self.agi_timeout)

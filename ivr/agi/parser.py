@@ -304,14 +304,14 @@ def encode_command(verb: str, *args: str | int) -> bytes:
 
 @dataclass(frozen=True)
 class Route:
-    kind: str  # "lookup", "flow" or "unknown"
+    kind: str  # "lookup", "hangup", "flow" or "unknown"
     name: str = ""
     params: Mapping[str, str] = field(default_factory=dict)
     path: str = ""
 
 
 def parse_route(script: str) -> Route:
-    """`lookup` or `flow/<name>` (each with an optional ?query) from agi_network_script."""
+    """`lookup`, `hangup` or `flow/<name>` (each with an optional ?query) from agi_network_script."""
     path, _, query = script.partition("?")
     path = path.strip("/")
     try:
@@ -319,8 +319,8 @@ def parse_route(script: str) -> Route:
                                                                     max_num_fields=32)))
     except ValueError:
         return Route("unknown", path=path)
-    if path == "lookup":
-        return Route("lookup", params=params, path=path)
+    if path in ("lookup", "hangup"):
+        return Route(path, params=params, path=path)
     head, _, name = path.partition("/")
     if head == "flow" and _FLOW_NAME.fullmatch(name):
         return Route("flow", name=name, params=params, path=path)

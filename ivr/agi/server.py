@@ -1,7 +1,9 @@
 """The FastAGI server: one task per Asterisk connection, routed by the script path of agi://host:port/<path>.
 
   lookup        set HOTLINE_* caller variables for sites with their own dialplan (ivr/agi/lookup.py)
-  flow/<name>   run one of our call flows over AGI through the injected FlowRunner (ivr/agi/flow.py)
+  hangup        a hangup handler closes the call row with who hung up (ivr/agi/hangup.py)
+  flow/<name>   run one of our call flows over AGI through the injected FlowRunner (ivr/agi/flow.py); a
+                flow that ends in a queue request goes to app_queue via [hotline-agi-queue] (ivr/agi/queue.py)
   anything else HOTLINE_CONTINUE=fallback, end
 
 Whatever goes wrong inside a session stays inside it: a malformed peer is logged in one line and its socket
@@ -17,16 +19,20 @@ import concurrent.futures
 import logging
 from typing import Self
 
+from sqlalchemy import select
+
 from ivr.agi.channel import CONTINUE_VARIABLE, DEFAULT_RECORDING_DIR, AgiChannel
 from ivr.agi.connection import AgiConnection
 from ivr.agi.errors import AgiProtocolError
 from ivr.agi.flow import FlowContext, FlowRunner
+from ivr.agi.hangup import HangupHandler
 from ivr.agi.lookup import LookupHandler
 from ivr.agi.parser import AgiEnvironment, Route, parse_route
+from ivr.agi.queue import QUEUE_CONTEXT, QueueRequestLike, hand_to_app_queue, queue_request_of, queue_variables
 from ivr.calls.timeline import Timeline
 from ivr.channel import ChannelError, ChannelGone, ChannelHungUp
 from ivr.db import Database
-from ivr.db.models import HangupSide
+from ivr.db.models import CallState, Customer, HangupSide, Queue, utcnow
 from ivr.settings import AgiSettings
 
 log = logging.getLogger(__name__)
@@ -50,6 +56,7 @@ class AgiServer:
         self._server: asyncio.Server | None = None
         self._executor: concurrent.futures.ThreadPoolExecutor | None = None
         self._sessions: set[asyncio.Task[None]] = set()
+        self._stopping = False
         self.sessions_served = 0
 
     # --- lifecycle --------------------------------------------------------------------------------------
@@ -58,6 +65,7 @@ class AgiServer:
         if self._server is not None:
             raise RuntimeError("AGI server already started")
         self._executor = concurrent.futures.ThreadPoolExecutor(self.pyst_workers, thread_name_prefix="agi-pyst")
+        self._stopping = False
         try:
             # limit is the StreamReader's flow-control mark: above 2x it stops reading the socket.
             self._server = await asyncio.start_server(self._session, self.settings.host, self.settings.port,
@@ -78,16 +86,38 @@ class AgiServer:
     def active_sessions(self) -> int:
         return len(self._sessions)
 
-    async def stop(self) -> None:
+    async def stop(self, timeout: float = 10.0) -> None:
         server, self._server = self._server, None
+        self._stopping = True
+        closed: asyncio.Future[None] | None = None
         if server is not None:
+            # A hangup handler may call in just as we stop. Stop accepting first, then give connections already
+            # accepted two loop turns to get their transports: CPython 3.11 leaks a connection whose transport
+            # is made after close() (Server._attach asserts and the error is swallowed). Its wait_closed() also
+            # waits for the open connections only when it is already waiting at close().
+            loop = asyncio.get_running_loop()
+            for sock in server.sockets:
+                loop.remove_reader(sock.fileno())
+            for task in list(self._sessions):
+                task.cancel()  # before the loop turns below, so no session sends another command
+            closed = asyncio.ensure_future(server.wait_closed())
+            for _ in range(2):
+                await asyncio.sleep(0)
             server.close()
-        for task in list(self._sessions):
-            task.cancel()
-        if self._sessions:
-            await asyncio.gather(*self._sessions, return_exceptions=True)
-        if server is not None:
-            await server.wait_closed()
+        try:
+            async with asyncio.timeout(timeout):
+                while True:
+                    for task in list(self._sessions):
+                        task.cancel()
+                    if self._sessions:
+                        await asyncio.gather(*self._sessions, return_exceptions=True)
+                    if closed is None or closed.done():
+                        break
+                    await asyncio.wait({closed}, timeout=0.05)  # late sessions start, see _stopping, close
+        except TimeoutError:
+            log.warning("AGI server: connections still open %g s after stop", timeout)
+            if closed is not None:
+                closed.cancel()
         executor, self._executor = self._executor, None
         if executor is not None:
             # Worker threads may still wait on a reply the loop will never deliver: do not block the loop.
@@ -105,8 +135,12 @@ class AgiServer:
     async def _session(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
         assert task is not None
-        self._sessions.add(task)
         conn = AgiConnection(reader, writer, max_line=self.settings.max_line_bytes)
+        if self._stopping:
+            # Accepted while stopping: closing without a word makes AGI() fail and the dialplan fall back.
+            await conn.close()
+            return
+        self._sessions.add(task)
         try:
             await self._serve(conn)
         except asyncio.CancelledError:
@@ -157,15 +191,20 @@ class AgiServer:
         if route.kind == "lookup":
             try:
                 facts = await LookupHandler(self.db, self._require_executor(), db_timeout=self.db_timeout
-                                            ).handle(conn, env)
+                                            ).handle(conn, env, route.params)
             except (ChannelError, AgiProtocolError):
                 raise
             except Exception:
                 log.exception("agi %s lookup failed", env.uniqueid)
                 await self._fallback(conn, env, "lookup failed")
                 return
-            log.info("agi %s lookup: customer=%s priority=%d outage=%s ok=%s", env.uniqueid, facts.customer_id,
-                     facts.priority, bool(facts.outage_text), facts.ok)
+            log.info("agi %s lookup: customer=%s queue=%s priority=%d outage=%s ok=%s", env.uniqueid,
+                     facts.customer_id, facts.queue, facts.priority, bool(facts.outage_text), facts.ok)
+        elif route.kind == "hangup":
+            # A dead channel: nothing to hand back, so a failure here is only logged (by _serve).
+            hangup, call_id = await HangupHandler(self.db, db_timeout=self.db_timeout).handle(conn, env)
+            log.info("agi %s hangup: call=%s side=%s source=%r cause=%s", env.uniqueid, call_id,
+                     hangup.side.value, hangup.source, hangup.cause)
         elif route.kind == "flow":
             await self._run_flow(conn, env, route)
         else:
@@ -183,7 +222,11 @@ class AgiServer:
         context = FlowContext(call_id=call_id, params=route.params, args=tuple(env.args),
                               dialplan=(env.get("agi_context"), env.get("agi_extension"), env.get("agi_priority")))
         try:
-            await runner.run(route.name, channel, context)
+            result = await runner.run(route.name, channel, context)
+            request = queue_request_of(result)
+            if request is not None and not channel.released and not channel.hung_up:
+                # AGI cannot bridge: app_queue takes the caller, through the dialplan.
+                await self._queue_in_dialplan(env, channel, request)
         except (ChannelHungUp, ChannelGone):
             await self._close_call(call_id, channel)  # not when released: the call lives on in the dialplan
             raise
@@ -204,6 +247,46 @@ class AgiServer:
                 pass  # noticed just now; recorded below
         if channel.hung_up:
             await self._close_call(call_id, channel)
+
+    async def _queue_in_dialplan(self, env: AgiEnvironment, channel: AgiChannel,
+                                 request: QueueRequestLike) -> None:
+        special_care, wait = await self._queue_facts(request)
+        variables = queue_variables(request, special_care=special_care, wait_seconds=wait)
+        if variables["HOTLINE_QUEUE"] != request.queue:
+            log.warning("agi %s: queue name %r is not dialplan-safe; app_queue's fallback queue takes the call",
+                        env.uniqueid, str(request.queue)[:80])
+        await hand_to_app_queue(channel, variables)
+        log.info("agi %s: call %s to app_queue via %s: queue=%s prio=%s", env.uniqueid, request.call_id,
+                 QUEUE_CONTEXT, variables["HOTLINE_QUEUE"], variables["QUEUE_PRIO"])
+        if self.db is None or request.call_id is None:
+            return
+        try:
+            async with asyncio.timeout(self.db_timeout):
+                timeline = Timeline(self.db)
+                await timeline.update(request.call_id, state=CallState.QUEUED, queued_at=utcnow())
+                await timeline.add_event(request.call_id, "agi_queue", {
+                    "queue": variables["HOTLINE_QUEUE"], "priority": int(variables["QUEUE_PRIO"]),
+                    "skill": variables["HOTLINE_SKILL"], "wait_seconds": wait, "context": QUEUE_CONTEXT})
+        except Exception as exc:  # the caller is in the queue already; only the record is short
+            log.warning("call %s: could not record the queue hand-off: %s: %s", request.call_id,
+                        type(exc).__name__, exc)
+
+    async def _queue_facts(self, request: QueueRequestLike) -> tuple[bool, int | None]:
+        """(special care, the queue's max wait): the same inputs the ACD uses; defaults without a database."""
+        if self.db is None:
+            return False, None
+        customer_id = getattr(request, "customer_id", None)
+        try:
+            async with asyncio.timeout(self.db_timeout):
+                async with self.db.session() as s:
+                    wait = (await s.execute(select(Queue.max_wait_seconds).where(Queue.name == request.queue))
+                            ).scalar_one_or_none()
+                    care = customer_id is not None and bool((await s.execute(
+                        select(Customer.special_care).where(Customer.id == customer_id))).scalar_one_or_none())
+            return care, wait
+        except Exception as exc:  # queue with the flow's priority and the dialplan's wait
+            log.warning("call %s: queue facts unavailable: %s: %s", request.call_id, type(exc).__name__, exc)
+            return False, None
 
     # --- helpers ----------------------------------------------------------------------------------------
 

@@ -36,7 +36,8 @@ NOLOAD = (
     "res_pjsip_outbound_registration.so", "res_pjsip_outbound_publish.so", "res_aeap.so",
     "res_speech_aeap.so",
 )
-FALLBACK_REASONS = ("stasis_failed", "app_requested", "agi_failed", "lookup", "lookup_queue", "direct")
+FALLBACK_REASONS = ("stasis_failed", "app_requested", "agi_failed", "lookup", "lookup_queue", "agi_queue",
+                    "direct")
 
 
 class ConfigError(Exception):
@@ -350,8 +351,10 @@ def extensions_conf(settings: Settings, layout: Layout) -> str:
     _ext(lines, "s", ["Goto(${HOTLINE_INBOUND},1)"])
     lines.append("")
 
+    # Closes our call row with who hung up, wherever the call ends (app_queue, the fallback message, ...).
+    push_hangup = "Set(CHANNEL(hangup_handler_push)=hotline-agi-hangup,s,1)"
     agi_steps = [
-        "NoOp(hotline AGI flow ${EXTEN})", "Set(HOTLINE_DIALED=${IF($[\"${HOTLINE_DIALED}\" = \"\"]?"
+        "NoOp(hotline AGI flow ${EXTEN})", push_hangup, "Set(HOTLINE_DIALED=${IF($[\"${HOTLINE_DIALED}\" = \"\"]?"
         "${CALLERID(dnid)}:${HOTLINE_DIALED})})", f"AGI({agi_base}/flow/${{EXTEN}})",
         'GotoIf($["${AGISTATUS}" = "FAILURE"]?fallback)',
         'GotoIf($["${HOTLINE_CONTINUE}" = "fallback"]?handed)', "Hangup()",
@@ -366,14 +369,38 @@ def extensions_conf(settings: Settings, layout: Layout) -> str:
 
     lines.append("[hotline-lookup-example]")
     _ext(lines, "_X.", [
-        "NoOp(site dialplan: ask hotline which queue, then app_queue)", "Answer()",
-        f"AGI({agi_base}/lookup)",  # sets HOTLINE_QUEUE (and may set HOTLINE_CONTINUE)
+        "NoOp(site dialplan: ask hotline which queue, then app_queue)", push_hangup, "Answer()",
+        # Sets HOTLINE_QUEUE (?queue=NAME, else emergency/special-care/general) and HOTLINE_PRIORITY.
+        f"AGI({agi_base}/lookup)",
         'GotoIf($["${AGISTATUS}" = "FAILURE" | "${HOTLINE_QUEUE}" = ""]?fallback)',
-        f"Queue(${{HOTLINE_QUEUE}},t,,,{wait})",
+        "Set(QUEUE_PRIO=${HOTLINE_PRIORITY})",
+        # An app_queue queue of that name when the site has one, else the fallback queue (ordered by QUEUE_PRIO).
+        "Set(HOTLINE_APP_QUEUE=hotline-fallback)",
+        "ExecIf(${QUEUE_EXISTS(${HOTLINE_QUEUE})}?Set(HOTLINE_APP_QUEUE=${HOTLINE_QUEUE}))",
+        f"Queue(${{HOTLINE_APP_QUEUE}},t,,,{wait})",
         # The site's queue gave up: straight to the message, not through a second queue wait.
         "Set(HOTLINE_FALLBACK_REASON=lookup_queue)", "Goto(hotline-fallback,message,1)",
         "n(fallback),Set(HOTLINE_FALLBACK_REASON=lookup)", "Goto(hotline-fallback,s,1)",
     ])
+    lines.append("")
+
+    # Where an AGI flow that wants a person leaves AGI (ivr/agi/queue.py sets the variables): app_queue.
+    lines.append("[hotline-agi-queue]")
+    _ext(lines, "s", [
+        "NoOp(hotline AGI queue ${HOTLINE_QUEUE} prio ${QUEUE_PRIO} skill ${HOTLINE_SKILL} call ${HOTLINE_CALL_ID})",
+        "Set(HOTLINE_APP_QUEUE=hotline-fallback)",
+        'GotoIf($["${HOTLINE_QUEUE}" = ""]?join)',  # QUEUE_EXISTS() of nothing logs an error
+        "ExecIf(${QUEUE_EXISTS(${HOTLINE_QUEUE})}?Set(HOTLINE_APP_QUEUE=${HOTLINE_QUEUE}))",
+        "n(join),Set(HOTLINE_QUEUE_WAIT=${FILTER(0-9,${HOTLINE_QUEUE_WAIT})})",
+        # The queue's max wait from our database when given (0 would mean no limit in Queue()), else ours.
+        f"Queue(${{HOTLINE_APP_QUEUE}},t,,,${{IF($[0${{HOTLINE_QUEUE_WAIT}} > 0]?${{HOTLINE_QUEUE_WAIT}}:{wait})}})",
+        "Set(HOTLINE_FALLBACK_REASON=agi_queue)", "Goto(hotline-fallback,message,1)",
+    ])
+    lines.append("")
+
+    lines.append("[hotline-agi-hangup]")
+    lines.append("; hangup handler (CHANNEL(hangup_handler_push)): closes our call row, side from hangupsource")
+    _ext(lines, "s", [f"AGI({agi_base}/hangup)", "Return()"])
     lines.append("")
 
     msg = "${HOTLINE_RECORDINGS}/fallback-${UNIQUEID}"

@@ -1,7 +1,8 @@
 """FastAGI against the real Asterisk of the session fixture and its generated dialplan.
 
 Calls are Local channels: the ;2 half runs the dialplan under test (hotline-agi / hotline-lookup-example, whose
-AGI() points at settings.agi), the ;1 half runs a helper in hotline-test (SendDTMF, Wait, Playback).
+AGI() points at settings.agi), the ;1 half runs a helper in hotline-test (SendDTMF, Wait, Playback). Agent
+phones are sipp UASs on the agents' static contacts.
 """
 
 from __future__ import annotations
@@ -10,9 +11,9 @@ import asyncio
 import json
 import shutil
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import aiohttp
 import pytest
@@ -20,12 +21,17 @@ import pytest
 from ivr.agi.flow import FlowContext, FlowTable
 from ivr.agi.server import AgiServer
 from ivr.asterisk.instance import AsteriskInstance
+from ivr.asterisk.ports import PortAllocator
 from ivr.calls.timeline import Timeline
 from ivr.channel import Channel, ChannelHungUp, DigitsResult, Direction
 from ivr.db import Database
-from ivr.db.models import HangupSide
+from ivr.db.models import Agent, Call, CallState, HangupSide, Queue
+from ivr.engine import FlowResult, Outcome, QueueRequest
 from tests.agi.test_lookup import seed
-from tests.plugins.asterisk import ari_headers
+from tests.plugins.asterisk import ari_headers, start_sipp
+
+SIPP_DIR = Path(__file__).resolve().parent / "sipp"
+T = TypeVar("T")
 
 pytestmark = pytest.mark.asterisk
 WAIT = 60  # generous upper bound for one call; never a speed assertion
@@ -59,11 +65,34 @@ class Ari:
     async def hangup(self, channel_id: str) -> None:
         await self.call("DELETE", f"/channels/{channel_id}")
 
+    async def name(self, channel_id: str) -> str:
+        status, body = await self.call("GET", f"/channels/{channel_id}")
+        assert status == 200, f"channel {channel_id}: {status} {body}"
+        return str(body["name"])
+
 
 @pytest.fixture
 async def ari(asterisk: AsteriskInstance) -> AsyncIterator[Ari]:
     async with aiohttp.ClientSession(headers=ari_headers(asterisk)) as session:
         yield Ari(asterisk, session)
+
+
+@pytest.fixture(autouse=True)
+async def quiet_agents(asterisk: AsteriskInstance) -> AsyncIterator[Callable[[str], Awaitable[None]]]:
+    """The fallback queue rings nobody unless a test lets one agent ring (`await ring("agent-1001")`).
+
+    An INVITE to an agent port where no sipp listens is retransmitted for 32 s, and a later test's sipp on that
+    port would answer the stale one instead of its own call: paused members are never rung.
+    """
+    async def member(verb: str, endpoint: str) -> None:
+        out = await asterisk.arx(f"queue {verb} member PJSIP/{endpoint} queue hotline-fallback")
+        assert f"paused interface 'PJSIP/{endpoint}'" in out, out
+
+    for agent in asterisk.agents:
+        await member("pause", agent.endpoint)
+    yield lambda endpoint: member("unpause", endpoint)
+    for agent in asterisk.agents:
+        await member("unpause", agent.endpoint)
 
 
 @pytest.fixture
@@ -84,6 +113,37 @@ async def wait_sessions(server: AgiServer, count: int) -> None:
         while server.sessions_served < count:
             await asyncio.sleep(0.05)
     await asyncio.wait_for(done(), WAIT)
+
+
+async def eventually(probe: Callable[[], Awaitable[T | None]], what: str) -> T:
+    """Poll until probe() gives something; WAIT bounds a hang, it is not a speed assertion."""
+    try:
+        async with asyncio.timeout(WAIT):
+            while True:
+                got = await probe()
+                if got:
+                    return got
+                await asyncio.sleep(0.05)
+    except TimeoutError:
+        raise AssertionError(f"never happened: {what}") from None
+
+
+async def ended_call(db: Database, channel_id: str) -> Call:
+    async def probe() -> Call | None:
+        call = await Timeline(db).by_channel(channel_id)
+        return call if call is not None and call.ended_at is not None else None
+    return await eventually(probe, f"call row of {channel_id} closed")
+
+
+def queue_flow(queue: str, priority: int) -> Callable[[Channel, FlowContext], Awaitable[FlowResult]]:
+    """A flow that answers and asks for a person, as the engine's queue node does."""
+    async def flow(channel: Channel, context: FlowContext) -> FlowResult:
+        await channel.answer()
+        assert context.call_id is not None
+        request = QueueRequest(call_id=context.call_id, queue=queue, skill=queue, priority=priority,
+                               flow="agitest", node="to_queue")
+        return FlowResult(Outcome.QUEUE, context.call_id, ("to_queue",), queue=request)
+    return flow
 
 
 async def test_flow_collects_dtmf_sent_by_the_other_half(asterisk: AsteriskInstance, ari: Ari) -> None:
@@ -196,15 +256,89 @@ async def test_lookup_sets_variables_the_dialplan_sees(asterisk: AsteriskInstanc
                                        caller="13800138000")
         try:
             await wait_sessions(server, 1)
+            # The example goes on to app_queue: the queue it picked proves it read HOTLINE_QUEUE.
+            app_queue = await eventually(lambda: ari.variable(two, "HOTLINE_APP_QUEUE"), "example reached Queue()")
             got = {name: await ari.variable(two, name) for name in (
-                "HOTLINE_CONTINUE", "HOTLINE_CUSTOMER_ID", "HOTLINE_PRIORITY", "HOTLINE_SPECIAL_CARE",
-                "HOTLINE_AREA", "HOTLINE_OUTAGE", "HOTLINE_OUTAGE_TEXT", "AGISTATUS")}
+                "HOTLINE_CONTINUE", "HOTLINE_CUSTOMER_ID", "HOTLINE_PRIORITY", "HOTLINE_QUEUE", "QUEUE_PRIO",
+                "HOTLINE_SPECIAL_CARE", "HOTLINE_AREA", "HOTLINE_OUTAGE", "HOTLINE_OUTAGE_TEXT", "AGISTATUS")}
         finally:
             await ari.hangup(one)
+        # The example pushed our hangup handler: the caller's hang-up closes the lookup-only call row.
+        call = await ended_call(sqlite_db, two)
     assert got["AGISTATUS"] == "SUCCESS"
     assert got["HOTLINE_CONTINUE"] == "ok"
     assert got["HOTLINE_CUSTOMER_ID"] == str(ids["zhang"])
-    assert (got["HOTLINE_PRIORITY"], got["HOTLINE_SPECIAL_CARE"], got["HOTLINE_AREA"]) == ("50", "1", "A01")
+    assert (got["HOTLINE_PRIORITY"], got["HOTLINE_SPECIAL_CARE"], got["HOTLINE_AREA"]) == ("10", "1", "A01")
+    assert (got["HOTLINE_QUEUE"], got["QUEUE_PRIO"]) == ("special-care", "10")
+    assert app_queue == "hotline-fallback"  # no app_queue queue named special-care in the generated config
     assert got["HOTLINE_OUTAGE"] == "1" and "管道抢修" in (got["HOTLINE_OUTAGE_TEXT"] or "")
-    call = await Timeline(sqlite_db).by_channel(two)
-    assert call is not None and call.customer_id == ids["zhang"] and call.priority == 50
+    assert call.customer_id == ids["zhang"] and call.priority == 10 and call.queue_name == "special-care"
+    assert call.hangup_side == HangupSide.CALLER
+    assert [e.kind for e in await Timeline(sqlite_db).events(call.id)][-2:] == ["agi_hangup", "hangup"]
+
+
+async def test_flow_ending_in_a_queue_waits_in_app_queue_with_its_priority(
+        asterisk: AsteriskInstance, ari: Ari, sqlite_db: Database) -> None:
+    async with sqlite_db.begin() as s:
+        s.add(Queue(name="emergency", skill="emergency", max_wait_seconds=120))  # long enough to look at it
+    async with server_for(asterisk, db=sqlite_db, flow_runner=FlowTable({"agitest": queue_flow("emergency", 20)})
+                          ) as server:
+        one, two = await ari.originate("Local/agitest@hotline-agi", "hotline-test", "wait")
+        try:
+            await wait_sessions(server, 1)
+            name = await ari.name(two)
+
+            async def waiting() -> str | None:
+                shown = await asterisk.arx("queue show hotline-fallback")
+                line = next((x for x in shown.splitlines() if name in x), "")
+                return line if "prio: 20" in line else None
+
+            line = await eventually(waiting, f"{name} waiting in app_queue with prio 20")
+            got = {v: await ari.variable(two, v) for v in (
+                "HOTLINE_QUEUE", "QUEUE_PRIO", "HOTLINE_SKILL", "HOTLINE_CALL_ID", "HOTLINE_QUEUE_WAIT",
+                "HOTLINE_APP_QUEUE", "HOTLINE_CONTINUE")}
+            queued = await Timeline(sqlite_db).by_channel(two)
+        finally:
+            await ari.hangup(one)
+        call = await ended_call(sqlite_db, two)  # through the hangup handler [hotline-agi] pushed
+    assert "wait:" in line
+    assert got == {"HOTLINE_QUEUE": "emergency", "QUEUE_PRIO": "20", "HOTLINE_SKILL": "emergency",
+                   "HOTLINE_CALL_ID": str(call.id), "HOTLINE_QUEUE_WAIT": "120",
+                   "HOTLINE_APP_QUEUE": "hotline-fallback", "HOTLINE_CONTINUE": None}
+    assert queued is not None and queued.state == CallState.QUEUED and queued.ended_at is None
+    assert call.hangup_side == HangupSide.CALLER and call.outcome == "abandoned"
+    kinds = [e.kind for e in await Timeline(sqlite_db).events(call.id)]
+    assert kinds[-3:] == ["agi_queue", "agi_hangup", "hangup"]
+
+
+async def test_agent_who_hangs_up_first_is_recorded_as_the_agent(
+        asterisk: AsteriskInstance, asterisk_ports: PortAllocator, ari: Ari, sqlite_db: Database,
+        quiet_agents: Callable[[str], Awaitable[None]]) -> None:
+    async with sqlite_db.begin() as s:
+        s.add(Queue(name="repair", skill="repair", max_wait_seconds=60))
+        agent = Agent(agent_id="1001", name="王坐席", password_hash="x", sip_endpoint="agent-1001")
+        s.add(agent)
+        await s.flush()
+        agent_pk = agent.id
+    # agent-1001 answers after 0.5 s and hangs up 2 s later; app_queue rings it (only) through hotline-fallback.
+    await quiet_agents("agent-1001")
+    phone = await start_sipp(SIPP_DIR / "uas_agent_answer_bye.xml", asterisk_ports,
+                             local_port=asterisk.agent_port("agent-1001"), pause_ms=500, timeout=WAIT)
+    async with phone:
+        async with server_for(asterisk, db=sqlite_db, flow_runner=FlowTable({"agitest": queue_flow("repair", 0)})
+                              ) as server:
+            one, two = await ari.originate("Local/agitest@hotline-agi", "hotline-test", "wait")
+            try:
+                result = await phone.wait()
+                assert result.ok, result.describe()
+                call = await ended_call(sqlite_db, two)
+                member = await ari.variable(two, "MEMBERINTERFACE")  # None once the channel is gone
+            finally:
+                await ari.hangup(one)
+    assert result.ok, result.describe()
+    assert call.hangup_side == HangupSide.AGENT
+    assert (call.outcome, call.agent_pk, call.hangup_cause) == ("answered", agent_pk, "Normal Clearing")
+    events = await Timeline(sqlite_db).events(call.id)
+    hangup = next(e for e in events if e.kind == "agi_hangup")
+    assert hangup.data["member"] == "PJSIP/agent-1001" and hangup.data["source"].startswith("PJSIP/agent-1001-")
+    assert member in (None, "PJSIP/agent-1001")

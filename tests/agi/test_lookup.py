@@ -8,22 +8,26 @@ from collections.abc import AsyncIterator
 import pytest
 from sqlalchemy import select
 
+from ivr.acd.model import Priority
 from ivr.agi.lookup import (
     MAX_OUTAGE_TEXT_BYTES,
+    PRIORITY_EMERGENCY,
     PRIORITY_SPECIAL_CARE,
+    LookupOptions,
     look_up_caller,
+    lookup_options,
     outage_text,
-    phone_candidates,
 )
 from ivr.calls.timeline import Timeline
 from ivr.db import Database
 from ivr.db.models import Account, Area, Customer, CustomerPhone, Outage, Utility, utcnow
+from ivr.engine.data import FlowData
 from tests.agi.conftest import ServerFactory
 from tests.agi.fake_asterisk import FakeAsterisk, asterisk_parse_args
 
 NOW = utcnow()
-VARIABLE_ORDER = ["HOTLINE_CUSTOMER_ID", "HOTLINE_CALL_ID", "HOTLINE_PRIORITY", "HOTLINE_SPECIAL_CARE",
-                  "HOTLINE_AREA", "HOTLINE_OUTAGE", "HOTLINE_OUTAGE_TEXT", "HOTLINE_CONTINUE"]
+VARIABLE_ORDER = ["HOTLINE_CUSTOMER_ID", "HOTLINE_CALL_ID", "HOTLINE_PRIORITY", "HOTLINE_QUEUE",
+                  "HOTLINE_SPECIAL_CARE", "HOTLINE_AREA", "HOTLINE_OUTAGE", "HOTLINE_OUTAGE_TEXT", "HOTLINE_CONTINUE"]
 
 
 async def seed(db: Database) -> dict[str, int]:
@@ -32,7 +36,7 @@ async def seed(db: Database) -> dict[str, int]:
         zhang = Customer(name="张三", area_code="A01", special_care=True, special_care_note="独居老人",
                          phones=[CustomerPhone(number="13800138000")],
                          accounts=[Account(account_no="G0001", utility=Utility.GAS)])
-        li = Customer(name="李四", area_code="A02", phones=[CustomerPhone(number="01062345678")],
+        li = Customer(name="李四", area_code="A02", phones=[CustomerPhone(number="010-6234 5678")],
                       accounts=[Account(account_no="W0001", utility=Utility.WATER)])
         wang = Customer(name="王五", area_code="A02", phones=[CustomerPhone(number="13900139000")])
         zhao = Customer(name="赵六", area_code="A02", special_care=True,
@@ -68,8 +72,9 @@ def set_variables(commands: list[str]) -> dict[str, str]:
     return out
 
 
-async def lookup_over_agi(server_port: int, fakes: list[FakeAsterisk], **env: str) -> list[str]:
-    fake = await FakeAsterisk.start(server_port, "lookup", env)
+async def lookup_over_agi(server_port: int, fakes: list[FakeAsterisk], script: str = "lookup",
+                          **env: str) -> list[str]:
+    fake = await FakeAsterisk.start(server_port, script, env)
     fakes.append(fake)
     return await fake.answer_all()
 
@@ -85,7 +90,9 @@ async def test_special_care_caller_with_active_outage(db: Database, seeded: dict
     values = set_variables(commands)
     assert list(values) == VARIABLE_ORDER  # HOTLINE_CONTINUE last: "ok" means the rest is already set
     assert values["HOTLINE_CUSTOMER_ID"] == str(seeded["zhang"])
-    assert values["HOTLINE_PRIORITY"] == str(PRIORITY_SPECIAL_CARE) == "50"
+    # The ACD's scale: app_queue holds lookup callers and AGI flow callers side by side.
+    assert values["HOTLINE_PRIORITY"] == str(PRIORITY_SPECIAL_CARE) == str(int(Priority.SPECIAL_CARE)) == "10"
+    assert values["HOTLINE_QUEUE"] == "special-care"
     assert values["HOTLINE_SPECIAL_CARE"] == "1"
     assert values["HOTLINE_AREA"] == "A01"
     assert values["HOTLINE_OUTAGE"] == "1"
@@ -95,12 +102,12 @@ async def test_special_care_caller_with_active_outage(db: Database, seeded: dict
     timeline = Timeline(db)
     call = await timeline.by_channel("1763900000.1")
     assert call is not None and values["HOTLINE_CALL_ID"] == str(call.id)
-    assert (call.protocol, call.customer_id, call.priority, call.caller_number, call.dialed) == \
-        ("agi", seeded["zhang"], 50, "+86 138-0013-8000", "95598")
+    assert (call.protocol, call.customer_id, call.priority, call.queue_name, call.caller_number, call.dialed) == \
+        ("agi", seeded["zhang"], 10, "special-care", "+86 138-0013-8000", "95598")
     events = await timeline.events(call.id)
     assert [e.kind for e in events] == ["arrived", "agi_lookup"]
-    assert events[1].data == {"customer_id": seeded["zhang"], "priority": 50, "special_care": True,
-                              "area": "A01", "outage": True}
+    assert events[1].data == {"customer_id": seeded["zhang"], "priority": 10, "special_care": True,
+                              "area": "A01", "outage": True, "queue": "special-care", "emergency": False}
 
 
 async def test_landline_caller_gets_planned_water_notice(db: Database, seeded: dict[str, int],
@@ -108,8 +115,8 @@ async def test_landline_caller_gets_planned_water_notice(db: Database, seeded: d
                                                          fakes: list[FakeAsterisk]) -> None:
     server = await make_server(db=db)
     values = set_variables(await lookup_over_agi(server.port, fakes, agi_callerid="+861062345678"))
-    assert values["HOTLINE_CUSTOMER_ID"] == str(seeded["li"])
-    assert (values["HOTLINE_PRIORITY"], values["HOTLINE_SPECIAL_CARE"]) == ("0", "0")
+    assert values["HOTLINE_CUSTOMER_ID"] == str(seeded["li"])  # stored as "010-6234 5678"
+    assert (values["HOTLINE_PRIORITY"], values["HOTLINE_SPECIAL_CARE"], values["HOTLINE_QUEUE"]) == ("0", "0", "general")
     assert values["HOTLINE_OUTAGE"] == "1"
     assert values["HOTLINE_OUTAGE_TEXT"] == "明日计划停水， 请提前储水。"  # one line: no AGI injection
 
@@ -133,6 +140,69 @@ async def test_repeated_lookup_reuses_the_call_row(db: Database, seeded: dict[st
     assert [e.kind for e in events] == ["arrived", "agi_lookup", "agi_lookup"]
 
 
+async def test_queue_parameter_names_the_queue(db: Database, seeded: dict[str, int], make_server: ServerFactory,
+                                               fakes: list[FakeAsterisk]) -> None:
+    server = await make_server(db=db)
+    values = set_variables(await lookup_over_agi(server.port, fakes, "lookup?queue=repair",
+                                                 agi_uniqueid="88.1", agi_callerid="13800138000"))
+    # The site chose the queue; the caller's special care still raises the priority.
+    assert (values["HOTLINE_QUEUE"], values["HOTLINE_PRIORITY"]) == ("repair", "10")
+    call = await Timeline(db).by_channel("88.1")
+    assert call is not None and call.queue_name == "repair"
+
+
+async def test_emergency_parameter_outranks_special_care(db: Database, seeded: dict[str, int],
+                                                         make_server: ServerFactory,
+                                                         fakes: list[FakeAsterisk]) -> None:
+    server = await make_server(db=db)
+    values = set_variables(await lookup_over_agi(server.port, fakes, "lookup?emergency=1",
+                                                 agi_callerid="13800138000"))
+    assert (values["HOTLINE_QUEUE"], values["HOTLINE_PRIORITY"]) == ("emergency", str(PRIORITY_EMERGENCY))
+    assert values["HOTLINE_SPECIAL_CARE"] == "1" and values["HOTLINE_CONTINUE"] == "ok"
+
+
+async def test_bad_queue_parameter_is_refused_and_the_default_used(
+        db: Database, seeded: dict[str, int], make_server: ServerFactory, fakes: list[FakeAsterisk],
+        caplog: pytest.LogCaptureFixture) -> None:
+    server = await make_server(db=db)
+    values = set_variables(await lookup_over_agi(server.port, fakes, "lookup?queue=a,b)&x=1",
+                                                 agi_callerid="13900000001"))
+    assert values["HOTLINE_QUEUE"] == "general" and values["HOTLINE_CONTINUE"] == "ok"
+    assert "is not a queue name" in caplog.text and "unknown parameters ignored: x" in caplog.text
+
+
+async def test_dead_database_keeps_the_requested_queue(dead_db: Database, make_server: ServerFactory,
+                                                       fakes: list[FakeAsterisk]) -> None:
+    server = await make_server(db=dead_db)
+    values = set_variables(await lookup_over_agi(server.port, fakes, "lookup?queue=repair&emergency=yes"))
+    assert (values["HOTLINE_QUEUE"], values["HOTLINE_PRIORITY"], values["HOTLINE_CONTINUE"]) == \
+        ("repair", str(PRIORITY_EMERGENCY), "fallback")
+
+
+@pytest.mark.parametrize("params, expected", [
+    ({}, LookupOptions()),
+    ({"queue": " repair "}, LookupOptions(queue="repair")),
+    ({"emergency": "1"}, LookupOptions(emergency=True)),
+    ({"emergency": "TRUE"}, LookupOptions(emergency=True)),
+    ({"emergency": "0"}, LookupOptions()),
+])
+def test_lookup_options(params: dict[str, str], expected: LookupOptions) -> None:
+    assert lookup_options(params) == expected
+
+
+@pytest.mark.parametrize("params, problem", [
+    ({"queue": "a" * 65}, "is not a queue name"),
+    ({"queue": "维修"}, "is not a queue name"),
+    ({"queue": "x)"}, "is not a queue name"),
+    ({"emergency": "maybe"}, "is not 1/0"),
+    ({"prio": "9"}, "unknown parameters ignored: prio"),
+])
+def test_lookup_options_refused(params: dict[str, str], problem: str) -> None:
+    options = lookup_options(params)
+    assert options.queue == "" and not options.emergency
+    assert any(problem in p for p in options.problems), options.problems
+
+
 @pytest.fixture
 async def dead_db() -> AsyncIterator[Database]:
     database = Database("postgresql+asyncpg://nobody@127.0.0.1:1/hotline")  # nothing listens on port 1
@@ -146,8 +216,8 @@ async def test_dead_database_gives_safe_defaults(dead_db: Database, make_server:
     server = await make_server(db=dead_db)
     values = set_variables(await lookup_over_agi(server.port, fakes))
     assert values == {"HOTLINE_CUSTOMER_ID": "", "HOTLINE_CALL_ID": "", "HOTLINE_PRIORITY": "0",
-                      "HOTLINE_SPECIAL_CARE": "0", "HOTLINE_AREA": "", "HOTLINE_OUTAGE": "0",
-                      "HOTLINE_OUTAGE_TEXT": "", "HOTLINE_CONTINUE": "fallback"}
+                      "HOTLINE_QUEUE": "general", "HOTLINE_SPECIAL_CARE": "0", "HOTLINE_AREA": "",
+                      "HOTLINE_OUTAGE": "0", "HOTLINE_OUTAGE_TEXT": "", "HOTLINE_CONTINUE": "fallback"}
     assert "database unusable" in caplog.text
 
 
@@ -185,7 +255,7 @@ async def test_caller_hangs_up_during_lookup(db: Database, seeded: dict[str, int
 
 async def test_household_number_prefers_the_special_care_member(db: Database, seeded: dict[str, int]) -> None:
     facts = await look_up_caller(db, "13900139000", now=NOW)
-    assert facts.customer_id == seeded["zhao"] and facts.special_care and facts.priority == 50
+    assert facts.customer_id == seeded["zhao"] and facts.special_care and facts.priority == PRIORITY_SPECIAL_CARE
     # No accounts on file, so no utility to filter by: every outage in the area is worth telling.
     assert facts.outage_text == "明日计划停水， 请提前储水。"
 
@@ -195,26 +265,26 @@ async def test_outage_filters(db: Database, seeded: dict[str, int]) -> None:
     assert "管道抢修" in zhang.outage_text  # gas; the cancelled one and the water one are not his
     later = await look_up_caller(db, "13800138000", now=NOW + dt.timedelta(hours=4))
     assert later.outage_text == ""  # the repair ended
-    li = await look_up_caller(db, "01062345678", now=NOW + dt.timedelta(hours=40))
+    li = await look_up_caller(db, "010-62345678", now=NOW + dt.timedelta(hours=40))
     assert li.outage_text == ""  # the planned water outage is over
 
 
-# --- pure helpers -----------------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("number, expected", [
-    ("+8613800138000", {"13800138000", "+8613800138000"}),
-    ("008613800138000", {"13800138000"}),
-    ("13800138000", {"13800138000", "+8613800138000"}),
-    ("010-62345678", {"01062345678", "1062345678", "+861062345678"}),
-    ("+861062345678", {"01062345678", "1062345678"}),
-    ("unknown", set()),
-    ("", set()),
+@pytest.mark.parametrize("number, who", [
+    ("+86 138-0013-8000", "zhang"), ("008613800138000", "zhang"), ("013800138000", "zhang"),
+    ("01062345678", "li"), ("+86 10 6234 5678", "li"), ("+86 (0)10-62345678", "li"),
+    ("62345678", None), ("13800138001", None), ("", None),
 ])
-def test_phone_candidates(number: str, expected: set[str]) -> None:
-    got = phone_candidates(number)
-    assert expected <= set(got)
-    assert len(got) == len(set(got))
+async def test_lookup_and_flow_engine_agree_on_the_caller(db: Database, seeded: dict[str, int], number: str,
+                                                          who: str | None) -> None:
+    """One normaliser (ivr/phones.py): the lookup and the flow engine identify the same customer."""
+    facts = await look_up_caller(db, number, now=NOW)
+    engine = [c.id for c in await FlowData(db).customers_by_phone(number)]
+    expected = None if who is None else seeded[who]
+    assert facts.customer_id == expected
+    assert engine == ([] if who is None else [expected])
+
+
+# --- pure helpers -----------------------------------------------------------------------------------------
 
 
 def _outage(**kw: object) -> Outage:
