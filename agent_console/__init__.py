@@ -1,0 +1,82 @@
+"""The agent console: login, the agent page (state, screen pop, 3-ring countdown, scripts, wrap-up), the
+supervisor wallboard, and the WebSocket that keeps them live.
+
+    setup_console(app)   # after the ACD's cleanup_ctx (ivr.acd.app.acd_ctx), which publishes keys.ACD
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+from typing import AsyncIterator
+
+from aiohttp import web
+
+from agent_console import views
+from agent_console.auth import LOADER, SESSIONS, Sessions
+from agent_console.hub import Hub
+from agent_console.keys import CONSOLE
+from agent_console.qa import setup_qa
+from agent_console.service import ConsoleService
+from ivr import keys
+from ivr.db import Database
+from ivr.settings import Settings
+
+log = logging.getLogger(__name__)
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+
+
+def forbidden_phrases(settings: Settings) -> list[str]:
+    """The QA rubric's forbidden-phrase list, shown on every agent screen. Blocking (reads YAML)."""
+    from recordings.qa.rubric import RubricError, load_rubric
+
+    try:
+        return [p.phrase for p in load_rubric(settings.qa.rubric).phrases]
+    except RubricError as exc:
+        log.error("console: forbidden phrases unavailable: %s", exc)
+        return []
+
+
+async def console_ctx(app: web.Application) -> AsyncIterator[None]:
+    settings = app[keys.SETTINGS]
+    app[SESSIONS] = Sessions(settings.console.secret, settings.console.session_hours * 3600)
+    hub = Hub(settings.console.ws_queue_size)
+    phrases = await asyncio.to_thread(forbidden_phrases, settings)
+    db = app[keys.DB]
+    reads = Database(db.url) if db.is_sqlite else None  # see ConsoleService.reads
+    service = ConsoleService(db, settings, hub, app[keys.ACD], phrases, reads=reads)
+    await service.start()
+    app[CONSOLE] = service
+    try:
+        yield
+    finally:
+        await hub.close_all()
+        await service.stop()
+        if reads is not None:
+            await reads.dispose()
+
+
+def setup_console(app: web.Application) -> None:
+    app[LOADER] = views.load_principal
+    r = app.router
+    r.add_get("/", views.home)
+    r.add_get("/login", views.login_form)
+    r.add_post("/login", views.login_submit)
+    r.add_post("/logout", views.logout)
+    r.add_get("/lang", views.set_language)
+    r.add_get("/agent", views.agent_view)
+    r.add_get("/wallboard", views.wallboard_view)
+    r.add_get("/ws", views.websocket)
+    r.add_post("/api/agent/state", views.agent_state)
+    r.add_post("/api/calls/{call_id}/wrapup", views.wrap_up)
+    r.add_post("/api/calls/{call_id}/{action}", views.call_control)
+    r.add_get("/api/calls/{call_id}", views.call_detail)
+    r.add_get("/api/wallboard", views.wallboard_data)
+    r.add_get("/api/me", views.me)
+    r.add_static("/static/console", STATIC_DIR, append_version=False)
+    app.cleanup_ctx.append(console_ctx)
+    setup_qa(app)
+
+
+__all__ = ["setup_console", "console_ctx", "STATIC_DIR"]

@@ -148,11 +148,36 @@ def mask_words(words: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [{**w, "w": masked[s:e]} for w, (s, e) in zip(words, spans)]
 
 
+def _edge_run(text: str, reverse: bool) -> list[int]:
+    """Positions of the digits in the number run touching the start (or end) of text."""
+    order = range(len(text) - 1, -1, -1) if reverse else range(len(text))
+    found: list[int] = []
+    for i in order:
+        if _digit(text[i]) is not None:
+            found.append(i)
+        elif not (found and text[i] in _SEPARATORS):
+            break
+    return found
+
+
+def mask_cut(text: str) -> str:
+    """mask_text for a window cut out of a transcript (evidence with context): a number cut by the window's
+    edge no longer looks like a phone or ID number, so a run of 3+ digits at either edge that mask_text does
+    not recognise is hidden entirely."""
+    masked = list(mask_text(text))
+    for reverse in (False, True):
+        run = _edge_run(text, reverse)
+        if len(run) >= 3 and all(masked[p] != MASK for p in run):
+            for p in run:
+                masked[p] = MASK
+    return "".join(masked)
+
+
 def mask_evidence(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """QaScore.results with every evidence text masked."""
+    """QaScore.results with every evidence text masked (evidence texts are windows: see mask_cut)."""
     out = []
     for r in results:
-        ev = [{**e, "text": mask_text(str(e.get("text", "")))} for e in r.get("evidence", [])]
+        ev = [{**e, "text": mask_cut(str(e.get("text", "")))} for e in r.get("evidence", [])]
         out.append({**r, "evidence": ev, "detail": mask_text(str(r.get("detail", "")))})
     return out
 

@@ -18,22 +18,34 @@ from ivr.asterisk import call
 from ivr.asterisk.config import ConfigError, Layout, generate
 from ivr.asterisk.instance import SANDBOX_HOMES, AsteriskError, AsteriskInstance
 from ivr.asterisk.sandbox import SandboxError
-from ivr.asterisk.service import agent_phones, instance_for
+from ivr.asterisk.queues import plan_queues
+from ivr.asterisk.service import FromDatabase, agent_phones, from_database, instance_for, merge_phones
 from ivr.settings import Settings
 
 DEFAULT_SOUNDS = Path("var/sounds")  # where `hotline prompts build` writes by default
 
 
-def _describe(inst: AsteriskInstance) -> str:
+def _describe(inst: AsteriskInstance, *, queues: bool = False) -> str:
     rt = inst.runtime
     where = f"sandbox {rt.root}" if rt.kind == "sandbox" else "system"
+    # Queues only where they were read from the database (up, config), not in status/down.
+    queue_line = f"  queues      {_queues(inst)}\n" if queues else ""
     return (f"Asterisk {rt.version} ({where}), instance {inst.name}\n"
             f"  ARI         {inst.ari_url}/ari  user {inst.ari_user}, app \"{inst.app}\"\n"
             f"  SIP         udp {inst.sip_host}:{inst.sip_port}, inbound number {inst.inbound_extension}, "
-            f"{len(inst.agents)} agent phone(s)\n"
+            f"{len(inst.agents)} agent phone(s)\n{queue_line}"
             f"  sounds      {inst.sounds_dir_host}\n"
             f"  recordings  {inst.recordings_dir_host}\n"
             f"  log         {inst.log_file_host}")
+
+
+def _queues(inst: AsteriskInstance) -> str:
+    plan = plan_queues(inst.queues, inst.agents)
+    names = ", ".join(f"{q.name} ({len(q.members)})" for q in plan.queues)
+    text = "hotline-fallback (all)" + (f", {names}" if names else "")
+    for name, why in plan.skipped:  # shown, never silently dropped: a database queue nobody could join
+        text += f"\n  SKIPPED     database queue {name!r}: {why}"
+    return text
 
 
 def _install_sounds(inst: AsteriskInstance, src: Path | None) -> str:
@@ -46,7 +58,7 @@ def _install_sounds(inst: AsteriskInstance, src: Path | None) -> str:
 def cmd_up(args: argparse.Namespace) -> int:
     inst = instance_for(args.settings, build=True, from_db=True)
     what = inst.ensure_running(timeout=args.timeout)
-    print(f"{_describe(inst)}\n{what}")
+    print(f"{_describe(inst, queues=True)}\n{what}")
     return 0
 
 
@@ -69,14 +81,14 @@ def cmd_config(args: argparse.Namespace) -> int:
     settings: Settings = args.settings
     if args.print:
         # Pure: no sandbox, no database; paths as the default sandbox layout would have them.
-        agents = agent_phones(settings, from_db=not args.no_db)
+        db = FromDatabase({}, ()) if args.no_db else from_database(settings)
         layout = Layout(settings.asterisk.instance, SANDBOX_HOMES / settings.asterisk.instance)
-        for name, text in generate(settings, agents, layout).items():
+        for name, text in generate(settings, merge_phones(settings, db), layout, queues=db.queues).items():
             print(f";;;;;;;;;; {name}\n{text}")
         return 0
     inst = instance_for(settings, build=True, from_db=not args.no_db)
     result = inst.apply_config(timeout=args.timeout)
-    print(f"{_describe(inst)}\n{result}\n{_install_sounds(inst, args.sounds)}")
+    print(f"{_describe(inst, queues=True)}\n{result}\n{_install_sounds(inst, args.sounds)}")
     return 0
 
 
@@ -117,11 +129,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     sub.add_parser("status", help="is it running and answering ARI (exit 1 if not)").set_defaults(
         func=_guard(cmd_status))
 
-    cfg = sub.add_parser("config", help="regenerate config (+ agent phones, prompts) and reload/restart")
+    cfg = sub.add_parser("config", help="regenerate config (+ agent phones, queues, prompts) and reload/restart")
     cfg.add_argument("--print", action="store_true", help="print the generated files, change nothing")
     cfg.add_argument("--sounds", type=Path, default=None,
                      help=f"prompt tree to install (dir holding hotline/; default {DEFAULT_SOUNDS})")
-    cfg.add_argument("--no-db", action="store_true", help="agent phones from the settings only")
+    cfg.add_argument("--no-db", action="store_true",
+                     help="agent phones from the settings only, no database queues (just hotline-fallback)")
     cfg.add_argument("--timeout", type=float, default=30.0)
     cfg.set_defaults(func=_guard(cmd_config))
 

@@ -1,4 +1,4 @@
-"""Generate every Asterisk config file from our Settings: pure (settings in, {filename: text} out).
+"""Generate every Asterisk config file: pure (settings, agent phones, database queues in; {filename: text} out).
 
 Nothing here touches the disk or the network, so the whole Asterisk configuration is unit-testable. The
 dialplan is documented in docs/dialplan.md; keep the two in step.
@@ -12,14 +12,17 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
-import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import Sequence
 from urllib.parse import urlsplit
 
+from ivr.asterisk.queues import (ALIAS_PREFIX, FALLBACK_QUEUE, QueueSpec, describe, plan_queues, queue_sections,
+                                 ring_limit_seconds)
 from ivr.settings import Settings
+
+__all__ = ["AgentPhone", "ConfigError", "Layout", "QueueSpec", "SipTimers", "generate", "ring_limit_seconds"]
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
 # Modules that would open sockets beyond our loopback transports or talk to outside services.
@@ -49,12 +52,26 @@ class AgentPhone:
     """One agent's SIP phone: a PJSIP endpoint + aor + auth named `endpoint`.
 
     `contact` is a static contact (e.g. sip:agent-1001@127.0.0.1:5071) so a test UAS can play the phone
-    without registering; real softphones register with `endpoint`/`password` instead.
+    without registering; real softphones register with `endpoint`/`password` instead. `skills` (the agent's
+    in the database) decide which app_queue queues the phone is a member of; every phone is in the fallback.
     """
 
     endpoint: str
     password: str
     contact: str | None = None
+    skills: frozenset[str] = field(default_factory=frozenset)
+
+
+@dataclass(frozen=True)
+class SipTimers:
+    """pjsip's transaction timers ([system] timer_t1 / timer_b, ms); None in generate() keeps Asterisk's.
+
+    Test instances shorten them: an INVITE to an agent contact where nothing listens is retransmitted until
+    Timer B (32 s by default), and a later test's UAS on that port would take the stale call.
+    """
+
+    t1_ms: int = 500
+    timer_b_ms: int = 32000
 
 
 @dataclass(frozen=True)
@@ -154,8 +171,11 @@ def _check_value(what: str, value: str) -> str:
     return value
 
 
-def _validate(settings: Settings, agents: Sequence[AgentPhone]) -> None:
+def _validate(settings: Settings, agents: Sequence[AgentPhone], sip_timers: SipTimers | None) -> None:
     a = settings.asterisk
+    # Asterisk would silently raise either value (T1 >= 100 ms, Timer B >= 64 x T1): say so instead.
+    if sip_timers is not None and not (100 <= sip_timers.t1_ms and 64 * sip_timers.t1_ms <= sip_timers.timer_b_ms):
+        raise ConfigError(f"SIP timers {sip_timers}: pjsip needs timer_t1 >= 100 ms and timer_b >= 64 x timer_t1")
     if not NAME_RE.match(a.app):
         raise ConfigError(f"asterisk.app = {a.app!r}: use letters, digits, '-', '_', '.'")
     if not NAME_RE.match(a.ari_user):
@@ -245,10 +265,14 @@ def _media(settings: Settings) -> list[tuple[str, object]]:
             ("bind_rtp_to_media_address", "yes"), ("dtmf_mode", "rfc4733"), ("ice_support", "no")]
 
 
-def pjsip_conf(settings: Settings, agents: Sequence[AgentPhone]) -> str:
+def pjsip_conf(settings: Settings, agents: Sequence[AgentPhone], sip_timers: SipTimers | None = None) -> str:
     a = settings.asterisk
     host = f"[{a.sip_host}]" if ":" in a.sip_host else a.sip_host
-    sections: list[tuple[str, Sequence[tuple[str, object]]]] = [
+    sections: list[tuple[str, Sequence[tuple[str, object]]]] = []
+    if sip_timers is not None:
+        sections.append(("system", [("type", "system"), ("timer_t1", sip_timers.t1_ms),
+                                    ("timer_b", sip_timers.timer_b_ms)]))
+    sections += [
         # username before ip: an agent phone on 127.0.0.1 must be its endpoint (with auth), not a caller.
         ("global", [("type", "global"), ("endpoint_identifier_order", "username,ip,anonymous"),
                     ("user_agent", "hotline-asterisk")]),
@@ -297,22 +321,24 @@ def musiconhold_conf(layout: Layout) -> str:
                 "musiconhold.conf (the instance writer puts a generated hold tune in the directory)")
 
 
-def ring_limit_seconds(settings: Settings) -> int:
-    return max(1, math.ceil(settings.ring.limit_seconds))
+def queues_conf(settings: Settings, agents: Sequence[AgentPhone], queues: Sequence[QueueSpec]) -> str:
+    plan = plan_queues(queues, agents)
+    head = "queues.conf (app_queue: the fallback queue + one per database queue, see ivr/asterisk/queues.py)"
+    text = _ini(queue_sections(settings, agents, plan), head)
+    notes = "".join(f"; {line}\n" for line in describe(plan))
+    header, generated, rest = text.split("\n", 2)
+    return f"{header}\n{generated}; queues and their agents come from the database\n{notes}{rest}"
 
 
-def queues_conf(settings: Settings, agents: Sequence[AgentPhone]) -> str:
-    items: list[tuple[str, object]] = [
-        ("strategy", "ringall"), ("timeout", ring_limit_seconds(settings)), ("retry", 2), ("wrapuptime", 0),
-        ("timeoutpriority", "app"), ("ringinuse", "no"), ("musicclass", "default"),
-        ("announce-frequency", 0), ("announce-holdtime", "no"), ("announce-position", "no"),
-        # Nobody able to answer: leave at once for the message, do not hold the caller in an empty queue.
-        ("joinempty", "unavailable,invalid"), ("leavewhenempty", "unavailable,invalid"),
-        ("autofill", "yes"), ("setinterfacevar", "yes"), ("setqueueentryvar", "yes"),
-    ]
-    items += [("member", f"PJSIP/{ag.endpoint},0,{ag.endpoint}") for ag in agents]
-    return _ini([("general", [("persistentmembers", "no"), ("shared_lastcall", "no")]),
-                 ("hotline-fallback", items)], "queues.conf (app_queue: the dialplan's fallback queue)")
+def _pick_queue() -> list[str]:
+    """HOTLINE_APP_QUEUE = the app_queue queue for ${HOTLINE_QUEUE} (never empty here), else the fallback.
+
+    The queue of that name, else its alias (a database queue app_queue cannot take by name, e.g. general).
+    """
+    alias = f"{ALIAS_PREFIX}${{HOTLINE_QUEUE}}"
+    return [f"Set(HOTLINE_APP_QUEUE={FALLBACK_QUEUE})",
+            f"ExecIf(${{QUEUE_EXISTS({alias})}}?Set(HOTLINE_APP_QUEUE={alias}))",
+            "ExecIf(${QUEUE_EXISTS(${HOTLINE_QUEUE})}?Set(HOTLINE_APP_QUEUE=${HOTLINE_QUEUE}))"]
 
 
 def _ext(lines: list[str], exten: str, steps: Sequence[str]) -> None:
@@ -374,9 +400,8 @@ def extensions_conf(settings: Settings, layout: Layout) -> str:
         f"AGI({agi_base}/lookup)",
         'GotoIf($["${AGISTATUS}" = "FAILURE" | "${HOTLINE_QUEUE}" = ""]?fallback)',
         "Set(QUEUE_PRIO=${HOTLINE_PRIORITY})",
-        # An app_queue queue of that name when the site has one, else the fallback queue (ordered by QUEUE_PRIO).
-        "Set(HOTLINE_APP_QUEUE=hotline-fallback)",
-        "ExecIf(${QUEUE_EXISTS(${HOTLINE_QUEUE})}?Set(HOTLINE_APP_QUEUE=${HOTLINE_QUEUE}))",
+        # The app_queue queue of that name (ours from the database, or the site's), else the fallback queue.
+        *_pick_queue(),
         f"Queue(${{HOTLINE_APP_QUEUE}},t,,,{wait})",
         # The site's queue gave up: straight to the message, not through a second queue wait.
         "Set(HOTLINE_FALLBACK_REASON=lookup_queue)", "Goto(hotline-fallback,message,1)",
@@ -388,9 +413,9 @@ def extensions_conf(settings: Settings, layout: Layout) -> str:
     lines.append("[hotline-agi-queue]")
     _ext(lines, "s", [
         "NoOp(hotline AGI queue ${HOTLINE_QUEUE} prio ${QUEUE_PRIO} skill ${HOTLINE_SKILL} call ${HOTLINE_CALL_ID})",
-        "Set(HOTLINE_APP_QUEUE=hotline-fallback)",
+        f"Set(HOTLINE_APP_QUEUE={FALLBACK_QUEUE})",
         'GotoIf($["${HOTLINE_QUEUE}" = ""]?join)',  # QUEUE_EXISTS() of nothing logs an error
-        "ExecIf(${QUEUE_EXISTS(${HOTLINE_QUEUE})}?Set(HOTLINE_APP_QUEUE=${HOTLINE_QUEUE}))",
+        *_pick_queue()[1:],
         "n(join),Set(HOTLINE_QUEUE_WAIT=${FILTER(0-9,${HOTLINE_QUEUE_WAIT})})",
         # The queue's max wait from our database when given (0 would mean no limit in Queue()), else ours.
         f"Queue(${{HOTLINE_APP_QUEUE}},t,,,${{IF($[0${{HOTLINE_QUEUE_WAIT}} > 0]?${{HOTLINE_QUEUE_WAIT}}:{wait})}})",
@@ -459,9 +484,14 @@ def extensions_conf(settings: Settings, layout: Layout) -> str:
     return "\n".join(lines)
 
 
-def generate(settings: Settings, agents: Sequence[AgentPhone], layout: Layout) -> dict[str, str]:
-    """All config files of one instance: {file name in the instance's etc dir: text}."""
-    _validate(settings, agents)
+def generate(settings: Settings, agents: Sequence[AgentPhone], layout: Layout, *,
+             queues: Sequence[QueueSpec] = (), sip_timers: SipTimers | None = None) -> dict[str, str]:
+    """All config files of one instance: {file name in the instance's etc dir: text}.
+
+    `queues` are the database queues (each becomes an app_queue queue of the phones with its skill; one that
+    app_queue cannot load is listed as skipped in queues.conf). `sip_timers` None keeps pjsip's defaults.
+    """
+    _validate(settings, agents, sip_timers)
     return {
         "asterisk.conf": asterisk_conf(layout),
         "modules.conf": modules_conf(),
@@ -470,14 +500,15 @@ def generate(settings: Settings, agents: Sequence[AgentPhone], layout: Layout) -
         "ari.conf": ari_conf(settings),
         "manager.conf": _ini([("general", [("enabled", "no"), ("bindaddr", "127.0.0.1")])], "manager.conf (off)"),
         "cdr.conf": _ini([("general", [("enable", "no")])], "cdr.conf (our database keeps the call records)"),
-        "pjsip.conf": pjsip_conf(settings, agents),
+        "pjsip.conf": pjsip_conf(settings, agents, sip_timers),
         "rtp.conf": rtp_conf(settings),
         "indications.conf": indications_conf(settings),
         "musiconhold.conf": musiconhold_conf(layout),
-        "queues.conf": queues_conf(settings, agents),
+        "queues.conf": queues_conf(settings, agents, queues),
         "extensions.conf": extensions_conf(settings, layout),
     }
 
 
 def agents_from_settings(settings: Settings) -> list[AgentPhone]:
+    """Phones of [asterisk] agent_phones: no skills (only the database knows them), so fallback-only."""
     return [AgentPhone(name, pw) for name, pw in sorted(settings.asterisk.agent_phones.items())]

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Sequence
 
-from ivr.asterisk.config import NAME_RE, AgentPhone, Layout, ari_port, entity_id, generate
+from ivr.asterisk.config import NAME_RE, AgentPhone, Layout, QueueSpec, SipTimers, ari_port, entity_id, generate
 from ivr.asterisk.media import hold_tune_wav
 from ivr.asterisk.ports import port_free
 from ivr.asterisk.procs import proc_alive, proc_cmdline
@@ -73,7 +73,8 @@ def list_instances(runtime: Runtime, settings: Settings) -> list[str]:
 
 class AsteriskInstance:
     def __init__(self, runtime: Runtime, settings: Settings, *, name: str | None = None,
-                 agents: Sequence[AgentPhone] = ()) -> None:
+                 agents: Sequence[AgentPhone] = (), queues: Sequence[QueueSpec] = (),
+                 sip_timers: SipTimers | None = None) -> None:
         self.runtime = runtime
         self.settings = settings
         self.name = name or settings.asterisk.instance
@@ -81,6 +82,8 @@ class AsteriskInstance:
             # The name becomes a path, Asterisk's systemname and so part of every UNIQUEID the dialplan uses.
             raise AsteriskError(f"instance name {self.name!r}: use letters, digits, '-', '_', '.'")
         self.agents: tuple[AgentPhone, ...] = tuple(agents)
+        self.queues: tuple[QueueSpec, ...] = tuple(queues)  # the database's; generate() makes app_queue queues
+        self.sip_timers = sip_timers  # None: pjsip's defaults (only test instances shorten them)
         self.layout = layout_for(runtime, settings, self.name)
 
     # --- what others need to know ------------------------------------------------------------------------
@@ -175,7 +178,7 @@ class AsteriskInstance:
     # --- config -------------------------------------------------------------------------------------------
 
     def config_files(self) -> dict[str, str]:
-        return generate(self.settings, self.agents, self.layout)
+        return generate(self.settings, self.agents, self.layout, queues=self.queues, sip_timers=self.sip_timers)
 
     def write_config(self) -> set[str]:
         """Create the instance's dirs and (re)write its config; returns the names of the changed files."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from typing import Any
+from typing import Any, Sequence
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
@@ -68,6 +68,27 @@ class Timeline:
                 continue
         raise RuntimeError(f"could not append event {kind!r} to call {call_id}")
 
+    async def add_events(self, call_id: int,
+                         events: Sequence[tuple[str, dict[str, Any] | None, dt.datetime | None]]) -> list[int]:
+        """Append several events in one transaction (a burst from the ARI event stream); their seqs in order."""
+        if not events:
+            return []
+        lock = self._locks.setdefault(call_id, asyncio.Lock())
+        async with lock:
+            for _ in range(10):
+                try:
+                    async with self.db.begin() as s:
+                        await s.execute(select(Call.id).where(Call.id == call_id).with_for_update())
+                        last = (await s.execute(select(func.max(CallEvent.seq))
+                                                .where(CallEvent.call_id == call_id))).scalar_one() or 0
+                        seqs = list(range(last + 1, last + 1 + len(events)))
+                        for seq, (kind, data, at) in zip(seqs, events, strict=True):
+                            s.add(CallEvent(call_id=call_id, seq=seq, at=at or utcnow(), kind=kind, data=data or {}))
+                    return seqs
+                except IntegrityError:
+                    continue
+        raise RuntimeError(f"could not append {len(events)} events to call {call_id}")
+
     async def update(self, call_id: int, **fields: Any) -> None:
         async with self.db.begin() as s:
             call = await s.get(Call, call_id)
@@ -105,6 +126,14 @@ class Timeline:
     async def by_channel(self, channel_id: str) -> Call | None:
         async with self.db.session() as s:
             return (await s.execute(select(Call).where(Call.channel_id == channel_id))).scalar_one_or_none()
+
+    async def open_calls(self, protocol: str | None = None) -> list[Call]:
+        """Calls not ended yet (resync after a restart looks for their channels)."""
+        async with self.db.session() as s:
+            q = select(Call).where(Call.ended_at.is_(None))
+            if protocol is not None:
+                q = q.where(Call.protocol == protocol)
+            return list((await s.execute(q.order_by(Call.id))).scalars())
 
     async def events(self, call_id: int) -> list[CallEvent]:
         async with self.db.session() as s:

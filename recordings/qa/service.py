@@ -7,12 +7,17 @@ and a recording_access row for each transcript view, audio open and exported cal
 Overrides: a review with points replaces that rule's points (the latest review per rule wins); giving an
 instant-fail rule its full points lifts the instant fail (the reviewer found the hit was not real). A review
 without a rule id is the reviewer's conclusion on the whole call and takes it off the must-review queue.
+
+Keyword search looks in the transcript as the viewer may see it: a keyword with digits in it (12345, a phone
+number) is matched against the masked text for roles without the right to see personal numbers, so a search
+cannot be used to find out a masked number, and it also finds digits spoken as Chinese numerals (幺二三四五).
 """
 
 from __future__ import annotations
 
 import csv
 import datetime as dt
+import unicodedata
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TextIO
@@ -25,6 +30,7 @@ from ivr.settings import Settings
 from recordings.privacy import (AccessDenied, Viewer, exports_pii, log_access, mask_evidence, mask_phone,
                                 mask_text, mask_words, may_export, may_open_call, may_review, sees_pii)
 from recordings.qa.rubric import Rubric
+from recordings.qa.text import DIGIT_CHARS, find_digits
 
 
 class ReviewError(Exception):
@@ -42,6 +48,10 @@ class ScoreFilter:
     min_total: float | None = None
     max_total: float | None = None
     failed_rule: str | None = None
+    queue: str | None = None  # calls.queue_name
+    category: str | None = None  # calls.category (set at wrap-up)
+    team: str | None = None  # agents.team of the answering agent
+    keyword: str | None = None  # a word in the transcript (either speaker)
     rubric_version: str | None = None  # default: the service's current rubric
     limit: int = 50
     offset: int = 0
@@ -68,6 +78,8 @@ class ScoreItem:
     reviewed: bool
     review_reasons: tuple[str, ...]
     failed_rules: tuple[str, ...]
+    queue: str = ""
+    category: str = ""
 
 
 @dataclass(frozen=True)
@@ -79,6 +91,18 @@ class CallDetail:
     rules: list[dict[str, Any]]  # per rule: results JSON + "override" (latest review points or None)
     reviews: list[dict[str, Any]] = field(default_factory=list)
     masked: bool = True
+
+
+def has_digit(text: str) -> bool:
+    """Digits as masking sees them: ASCII, full-width and Chinese numerals."""
+    return any(ch in DIGIT_CHARS or unicodedata.normalize("NFKC", ch).isdigit() for ch in text)
+
+
+def keyword_in(keyword: str, text: str) -> bool:
+    """The keyword as written, or (all digits) as spoken: 12345 is found in 打幺二三四五投诉."""
+    if keyword.lower() in text.lower():
+        return True
+    return keyword.isascii() and keyword.isdigit() and find_digits(keyword, text) is not None
 
 
 def _overrides(reviews: list[QaReview]) -> dict[str, float]:
@@ -125,7 +149,8 @@ class QaService:
                          rubric_version=sc.rubric_version, total=sc.total, effective_total=total,
                          max_total=sc.max_total, passed=passed, instant_fail=instant, must_review=sc.must_review,
                          reviewed=any(not r.rule_id for r in reviews),
-                         review_reasons=tuple(str(x) for x in sc.review_reasons), failed_rules=failed)
+                         review_reasons=tuple(str(x) for x in sc.review_reasons), failed_rules=failed,
+                         queue=call.queue_name, category=call.category)
 
     def _select(self, viewer: Viewer, flt: ScoreFilter) -> Select[Any]:
         """The SQL part of a filter: everything that does not depend on reviewers' overrides."""
@@ -142,11 +167,37 @@ class QaService:
             q = q.where(Call.started_at < flt.until)
         if flt.must_review is not None:
             q = q.where(QaScore.must_review.is_(flt.must_review))
+        if flt.queue:
+            q = q.where(Call.queue_name == flt.queue)
+        if flt.category:
+            q = q.where(Call.category == flt.category)
+        if flt.team:
+            q = q.where(Agent.team == flt.team)
+        if flt.keyword and not has_digit(flt.keyword):
+            # Masking only touches digits, so a keyword without any matches the same calls in SQL.
+            q = q.where(select(TranscriptSegment.id).where(
+                TranscriptSegment.call_id == Call.id,
+                TranscriptSegment.text.contains(flt.keyword, autoescape=True)).exists())
         return q
 
     @staticmethod
-    def _needs_overrides(flt: ScoreFilter) -> bool:
-        return any(v is not None for v in (flt.passed, flt.reviewed, flt.min_total, flt.max_total, flt.failed_rule))
+    def _needs_python(flt: ScoreFilter) -> bool:
+        """Filters that SQL cannot answer: the reviewed result, and digit keywords (masked / spoken digits)."""
+        digits = bool(flt.keyword) and has_digit(flt.keyword or "")
+        return digits or any(v is not None for v in (flt.passed, flt.reviewed, flt.min_total, flt.max_total,
+                                                     flt.failed_rule))
+
+    async def _keyword_hits(self, viewer: Viewer, call_ids: list[int], keyword: str) -> set[int]:
+        mask = not sees_pii(viewer.role)
+        hits: set[int] = set()
+        async with self.db.session() as s:
+            for chunk in range(0, len(call_ids), 500):
+                rows = await s.execute(select(TranscriptSegment.call_id, TranscriptSegment.text).where(
+                    TranscriptSegment.call_id.in_(call_ids[chunk:chunk + 500])))
+                for call_id, text in rows.all():
+                    if call_id not in hits and keyword_in(keyword, mask_text(text) if mask else text):
+                        hits.add(call_id)
+        return hits
 
     async def _items(self, viewer: Viewer, q: Select[Any]) -> list[ScoreItem]:
         async with self.db.session() as s:
@@ -161,6 +212,9 @@ class QaService:
 
     async def _query(self, viewer: Viewer, flt: ScoreFilter) -> list[ScoreItem]:
         items = await self._items(viewer, self._select(viewer, flt))
+        if flt.keyword and has_digit(flt.keyword):
+            hits = await self._keyword_hits(viewer, [i.call_id for i in items], flt.keyword)
+            items = [i for i in items if i.call_id in hits]
         # Filters on the effective (reviewed) result are applied here: they depend on the overrides.
         return [i for i in items
                 if (flt.passed is None or i.passed is flt.passed)
@@ -175,13 +229,17 @@ class QaService:
         Plain listings page in SQL; filters on the reviewed result (passed, totals, failed rule, reviewed)
         read every score in the date range, so give those a date range.
         """
-        if not self._needs_overrides(flt):
+        if not self._needs_python(flt):
             q = self._select(viewer, flt)
             async with self.db.session() as s:
                 total = (await s.execute(select(func.count()).select_from(q.subquery()))).scalar_one()
             return await self._items(viewer, q.limit(flt.limit).offset(flt.offset)), total
         items = await self._query(viewer, flt)
         return items[flt.offset:flt.offset + flt.limit], len(items)
+
+    async def all_scores(self, viewer: Viewer, flt: ScoreFilter) -> list[ScoreItem]:
+        """Every match, no paging (trends, reports): give it a date range."""
+        return await self._query(viewer, replace(flt, limit=10**9, offset=0))
 
     async def review_queue(self, viewer: Viewer, limit: int = 50) -> list[ScoreItem]:
         """Calls that must be reviewed and have no whole-call review yet, oldest first."""
@@ -209,6 +267,9 @@ class QaService:
                                                         QaScore.rubric_version == version))).scalar_one_or_none()
             reviews = list((await s.execute(select(QaReview).where(QaReview.score_id == sc.id)
                                             .order_by(QaReview.at, QaReview.id))).scalars()) if sc else []
+            pks = {r.reviewer_pk for r in reviews if r.reviewer_pk is not None}
+            reviewers = {a.id: a for a in (await s.execute(select(Agent).where(Agent.id.in_(pks)))).scalars()
+                         } if pks else {}
             await log_access(s, viewer, call_id=call_id, action="view_transcript")
         segments = [{"id": g.id, "speaker": g.speaker, "start": g.start_seconds, "end": g.end_seconds,
                      "text": mask_text(g.text) if mask else g.text, "confidence": g.confidence,
@@ -227,12 +288,18 @@ class QaService:
             recordings=[{"id": r.id, "direction": r.direction, "duration": r.duration_seconds, "sha256": r.sha256,
                          "size": r.size_bytes, "purged": r.purged_at is not None} for r in recs],
             segments=segments, score=item, rules=rules,
-            reviews=[{"id": r.id, "rule_id": r.rule_id, "points": r.points, "comment": r.comment,
-                      "reviewer_pk": r.reviewer_pk, "at": r.at} for r in reviews],
+            reviews=[{"id": r.id, "rule_id": r.rule_id, "points": r.points,
+                      "comment": mask_text(r.comment) if mask else r.comment, "reviewer_pk": r.reviewer_pk,
+                      "reviewer_id": reviewers[r.reviewer_pk].agent_id if r.reviewer_pk in reviewers else "",
+                      "reviewer_name": reviewers[r.reviewer_pk].name if r.reviewer_pk in reviewers else "",
+                      "at": r.at} for r in reviews],
             masked=mask)
 
-    async def open_recording(self, viewer: Viewer, recording_id: int) -> Path:
-        """The audio file to stream; checks ownership, refuses purged files, logs the listen."""
+    async def open_recording(self, viewer: Viewer, recording_id: int, *, action: str = "play") -> Path:
+        """The audio file to stream; checks ownership, refuses purged files, logs the listen.
+
+        action names the access in the log: "play" for a listen from the start, "seek" for the further byte
+        ranges a player asks for while the listener jumps around (each request is checked and logged)."""
         async with self.db.begin() as s:
             rec = await s.get(Recording, recording_id)
             if rec is None:
@@ -242,7 +309,7 @@ class QaService:
                 raise AccessDenied("坐席只能收听自己的通话录音")
             if rec.purged_at is not None:
                 raise LookupError(f"录音已于 {rec.purged_at:%Y-%m-%d} 按保存期限删除")
-            await log_access(s, viewer, call_id=rec.call_id, recording_id=rec.id, action="play")
+            await log_access(s, viewer, call_id=rec.call_id, recording_id=rec.id, action=action)
             return Path(rec.path)
 
     # --- writing ---------------------------------------------------------------------------------------
@@ -266,11 +333,27 @@ class QaService:
                     raise ReviewError(f"评分项 {rule_id!r} 不在评分表 {sc.rubric_version} 中")
                 if points is not None and not 0 <= points <= rule["max_points"]:
                     raise ReviewError(f"{rule['title']} 的分数必须在 0 到 {rule['max_points']:g} 之间")
+                if points is not None and not comment.strip():
+                    raise ReviewError(f"修改“{rule['title']}”的得分需要填写理由")
+                if points is None and not comment.strip():
+                    raise ReviewError("请填写分数或复核意见")
             review = QaReview(score_id=score_id, reviewer_pk=viewer.agent_pk, rule_id=rule_id, points=points,
                               comment=comment.strip(), at=utcnow())
             s.add(review)
             await s.flush()
             return review.id
+
+    async def review_call(self, viewer: Viewer, call_id: int, *, rule_id: str = "", points: float | None = None,
+                          comment: str = "") -> int:
+        """add_review on the call's score under the current rubric (what the call's QA page shows)."""
+        if not may_review(viewer.role):
+            raise AccessDenied("只有质检员、班长和管理员可以复核评分")
+        async with self.db.session() as s:
+            score_id = (await s.execute(select(QaScore.id).where(
+                QaScore.call_id == call_id, QaScore.rubric_version == self.rubric.version))).scalar_one_or_none()
+        if score_id is None:
+            raise LookupError(f"通话 {call_id} 还没有评分表 {self.rubric.version} 的质检评分")
+        return await self.add_review(viewer, score_id, rule_id=rule_id, points=points, comment=comment)
 
     # --- export ----------------------------------------------------------------------------------------
 
@@ -292,7 +375,8 @@ class QaService:
                         Call.id.in_([i.call_id for i in part])))).all():
                     numbers[cid] = num
         w = csv.writer(out)
-        w.writerow(["通话ID", "开始时间(UTC)", "坐席工号", "坐席姓名", "来电号码", "通话时长(秒)", "评分表版本",
+        w.writerow(["通话ID", "开始时间(UTC)", "坐席工号", "坐席姓名", "来电号码", "通话时长(秒)", "队列", "来电分类",
+                    "评分表版本",
                     "得分", "复核后得分", "满分", "合格", "一票否决", "需复核", "已复核", "复核原因", "未通过项", "证据"])
         titles = {r.id: r.title for r in self.rubric.spec.rules}
         for i in items:
@@ -304,7 +388,8 @@ class QaService:
             raw = numbers.get(i.call_id, "")
             number = raw if unmask else mask_phone(raw)
             w.writerow([i.call_id, i.started_at.strftime("%Y-%m-%d %H:%M:%S"), i.agent_id, i.agent_name, number,
-                        "" if i.talk_seconds is None else round(i.talk_seconds), i.rubric_version, i.total,
+                        "" if i.talk_seconds is None else round(i.talk_seconds), i.queue, i.category,
+                        i.rubric_version, i.total,
                         i.effective_total, i.max_total, "是" if i.passed else "否", "是" if i.instant_fail else "否",
                         "是" if i.must_review else "否", "是" if i.reviewed else "否", "；".join(i.review_reasons),
                         "、".join(titles.get(f, f) for f in i.failed_rules), evidence])

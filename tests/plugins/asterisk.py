@@ -6,11 +6,16 @@ Fixtures
     asterisk_ports  (session) PortAllocator handing out free loopback ports (random, bind-checked)
     asterisk        (session) a fresh AsteriskInstance on free ports: ari_url, ari_user, ari_password, app,
                     sip_port, inbound_extension, agents (agent-1001..1003 with static contacts
-                    sip:agent-100N@127.0.0.1:<port>; agent_port(endpoint)), settings, recordings_dir(_host),
+                    sip:agent-100N@127.0.0.1:<port>; agent_port(endpoint): see below), settings, recordings_dir(_host),
                     sounds_dir(_host) (holds hotline/<lang>/...: sound:hotline/... plays from there),
                     host_path()/asterisk_path(), rtx()/arx(), log_tail().
                     The dialplan fallback is shortened for tests: queue wait 2 s, message 5 s.
                     Asterisk that cannot start FAILS the test (never skipped).
+                    Stale calls to agent phones: an INVITE to an agent port where nothing listens (the fallback
+                    queue rings every agent) is retransmitted until pjsip's Timer B, and a later test's UAS on
+                    that port would take it instead of its own call. So the instance runs with short SIP timers
+                    (T1 100 ms: Timer B 6.4 s instead of 32 s) and the first agent_port() of each test moves
+                    every agent's static contact to ports never used before (a pjsip reload, ~0.1 s).
 Helpers
     settings_for_asterisk(instance, base=None, **sections)  Settings pointing at the instance
     ari_headers(instance)                                   Authorization header (aiohttp's auth= warns)
@@ -27,15 +32,16 @@ import os
 import re
 import secrets
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
 import pytest
 
-from ivr.asterisk.config import AgentPhone
+from ivr.asterisk.config import AgentPhone, SipTimers
 from ivr.asterisk.instance import AsteriskError, AsteriskInstance, list_instances
 from ivr.asterisk.ports import PortAllocator
-from ivr.asterisk.sandbox import SandboxError, resolve_runtime
+from ivr.asterisk.sandbox import Runtime, SandboxError, resolve_runtime
 from ivr.asterisk.sipp import (SIPP_SHARE, SippError, SippProcess, SippResult, uac_scenario,
                                write_uac_scenario)
 from ivr.asterisk.sipp import start_sipp as _start_sipp
@@ -44,6 +50,9 @@ from ivr.settings import Settings
 SIPP_DIR = Path(__file__).resolve().parents[1] / "sipp"
 TEST_AGENTS = ("agent-1001", "agent-1002", "agent-1003")
 INSTANCE_PREFIX = "pytest-"
+# pjsip's minimum T1 (100 ms) and Timer B = 64 x T1: a stale INVITE dies after 6.4 s instead of 32 s.
+TEST_SIP_TIMERS = SipTimers(t1_ms=100, timer_b_ms=6400)
+CONTACT_WAIT = 30.0  # generous bound for pjsip to show a reloaded contact; not a speed assertion
 __all__ = ["SIPP_DIR", "SIPP_SHARE", "SippProcess", "SippResult", "ari_headers", "run_sipp",
            "settings_for_asterisk", "start_sipp", "uac_scenario", "write_uac_scenario"]
 
@@ -106,7 +115,47 @@ def _reap_orphans(instance: AsteriskInstance, keep_seconds: float = 6 * 3600) ->
             continue
 
 
-def _test_instance(rootdir: Path, ports: PortAllocator) -> AsteriskInstance:
+class SessionAsterisk(AsteriskInstance):
+    """The session's instance: short SIP timers, and fresh agent ports for every test that uses a phone."""
+
+    def __init__(self, runtime: Runtime, settings: Settings, *, agents: list[AgentPhone],
+                 ports: PortAllocator) -> None:
+        super().__init__(runtime, settings, agents=agents, sip_timers=TEST_SIP_TIMERS)
+        self._ports = ports
+        self._test: str | None = None
+        self._moved_for: str | None = None
+
+    def begin_test(self, nodeid: str) -> None:
+        self._test = nodeid
+
+    def agent_port(self, endpoint: str) -> int:
+        """The UDP port where a UAS must listen to be `endpoint`: new in each test (see the module doc).
+
+        Blocking (a file write and one `asterisk -rx`), once per test, before the test's first phone exists.
+        """
+        if self._test is not None and self._moved_for != self._test and self.is_running():
+            self.move_agent_contacts()
+            self._moved_for = self._test
+        return super().agent_port(endpoint)
+
+    def move_agent_contacts(self) -> None:
+        """Point every agent's static contact at a port never handed out before and reload pjsip."""
+        self.agents = tuple(replace(ag, contact=f"sip:{ag.endpoint}@127.0.0.1:{self._ports.udp()}")
+                            for ag in self.agents)
+        if "pjsip.conf" not in self.write_config():
+            raise AsteriskError("moving the agent contacts did not change pjsip.conf")
+        self.rtx("module reload res_pjsip.so")
+        deadline = time.monotonic() + CONTACT_WAIT
+        for ag in self.agents:
+            assert ag.contact is not None
+            # The live contact line (endpoint/uri), not just the configured value.
+            while f"{ag.endpoint}/{ag.contact} " not in self.rtx(f"pjsip show aor {ag.endpoint}"):
+                if time.monotonic() > deadline:
+                    raise AsteriskError(f"pjsip did not take the new contact {ag.contact} of {ag.endpoint}")
+                time.sleep(0.05)
+
+
+def _test_instance(rootdir: Path, ports: PortAllocator) -> SessionAsterisk:
     rtp_start, rtp_end = ports.block(200)
     settings = Settings.model_validate({
         "asterisk": {
@@ -130,11 +179,11 @@ def _test_instance(rootdir: Path, ports: PortAllocator) -> AsteriskInstance:
     except SandboxError as exc:
         pytest.fail(f"no Asterisk for the tests: {exc}", pytrace=False)
     agents = [AgentPhone(ep, f"pw-{ep}", f"sip:{ep}@127.0.0.1:{ports.udp()}") for ep in TEST_AGENTS]
-    return AsteriskInstance(runtime, settings, agents=agents)
+    return SessionAsterisk(runtime, settings, agents=agents, ports=ports)
 
 
 @pytest.fixture(scope="session")
-def asterisk(request: pytest.FixtureRequest, asterisk_ports: PortAllocator) -> Iterator[AsteriskInstance]:
+def asterisk(request: pytest.FixtureRequest, asterisk_ports: PortAllocator) -> Iterator[SessionAsterisk]:
     rootdir = Path(request.config.rootpath)
     instance = _test_instance(rootdir, asterisk_ports)
     _reap_orphans(instance)
@@ -156,6 +205,15 @@ def asterisk(request: pytest.FixtureRequest, asterisk_ports: PortAllocator) -> I
             print(f"\n[asterisk fixture] tests failed: kept {instance.home_host} (logs, recordings)")
         else:
             instance.remove()
+
+
+@pytest.fixture(autouse=True)
+def _asterisk_test_boundary(request: pytest.FixtureRequest) -> None:
+    """Tells the session instance a new test began (its first agent_port() moves the phones to new ports)."""
+    if "asterisk" in request.fixturenames:
+        instance = request.getfixturevalue("asterisk")
+        if isinstance(instance, SessionAsterisk):
+            instance.begin_test(request.node.nodeid)
 
 
 # --- sipp (one implementation: ivr/asterisk/sipp.py, shared with `hotline call`) ---------------------------

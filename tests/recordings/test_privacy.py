@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from ivr.db.models import Role
-from recordings.privacy import (Viewer, exports_pii, mask_evidence, mask_phone, mask_text, mask_words, may_export,
-                                may_open_call, may_review, sees_pii)
+from recordings.privacy import (Viewer, exports_pii, mask_cut, mask_evidence, mask_phone, mask_text, mask_words,
+                                may_export, may_open_call, may_review, sees_pii)
 
 
 @pytest.mark.parametrize("text, masked", [
@@ -67,3 +67,17 @@ def test_role_policy() -> None:
     assert not may_open_call(Viewer(5, Role.AGENT), 6)
     assert not may_open_call(Viewer(None, Role.AGENT), None)
     assert may_open_call(Viewer(7, Role.QA), 6)
+
+
+def test_evidence_windows_hide_numbers_cut_by_the_window() -> None:
+    # Evidence carries a few characters of context: a phone number cut by that window is no longer
+    # recognisable as one, so the cut digits are hidden rather than shown.
+    assert mask_cut("38000我要投诉") == "*****我要投诉"
+    assert mask_cut("二三四五投诉") == "****投诉"
+    assert mask_cut("投诉 1380013") == "投诉 *****13"
+    assert mask_cut("我的手机是13800138000") == "我的手机是138****8000"  # whole numbers keep the usual mask
+    assert mask_cut("打幺二三四五投诉你们") == "打幺二三四五投诉你们"  # inside the window: a short number stays
+    assert mask_cut("3号楼投诉") == "3号楼投诉"
+    masked = mask_evidence([{"id": "c", "detail": "", "evidence": [
+        {"source": "caller", "start": 1.0, "end": 2.0, "text": "0138000我要投诉"}]}])
+    assert masked[0]["evidence"][0]["text"] == "*******我要投诉"

@@ -9,16 +9,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from ivr.db import Database
-from ivr.db.models import HangupSide, Recording, RecordingAccess, Role, utcnow
+from ivr.db.models import Agent, Call, HangupSide, Recording, RecordingAccess, Role, utcnow
 from ivr.settings import Settings
 from recordings.privacy import AccessDenied, Viewer
 from recordings.qa.model import Segment
 from recordings.qa.rubric import Rubric
 from recordings.qa.service import QaService, ReviewError, ScoreFilter
 from recordings.qa.store import score_call
+from recordings.qa.trends import team_trends
 from tests.recordings.fixture_calls import load_fixture_calls
 from tests.recordings.helpers import agent, finished_call, store_segments
 
@@ -199,3 +200,93 @@ async def test_open_recording_checks_owner_purge_and_logs(db: Database, world: W
         await world.svc.open_recording(world.qa, gone_id)
     plays = [a for a in await access_log(db) if a[2] == "play"]
     assert plays == [(world.calls["good"], owner.agent_pk, "play"), (world.calls["good"], world.qa.agent_pk, "play")]
+
+
+async def test_queue_category_team_and_keyword_filters(db: Database, world: World) -> None:
+    calls = world.calls
+    async with db.begin() as s:
+        for name, queue, category in (("good", "general", "账单缴费"), ("forbidden", "general", "其他咨询"),
+                                      ("late", "repair", "故障报修"), ("complaint", "complaint", "投诉")):
+            await s.execute(update(Call).where(Call.id == calls[name]).values(queue_name=queue, category=category))
+        await s.execute(update(Agent).where(Agent.agent_id == "2048").values(team="二班"))
+
+    async def ids(viewer: Viewer, **kw: object) -> set[int]:
+        items, n = await world.svc.list_scores(viewer, ScoreFilter(**kw))  # type: ignore[arg-type]
+        assert n == len(items)
+        return {i.call_id for i in items}
+
+    assert await ids(world.qa, queue="general") == {calls["good"], calls["forbidden"]}
+    assert await ids(world.qa, category="投诉") == {calls["complaint"]}
+    assert await ids(world.qa, team="二班") == {calls["late"], calls["complaint"]}
+    assert await ids(world.qa, keyword="不归我管") == {calls["forbidden"]}
+    assert await ids(world.qa, keyword="投诉", queue="general") == set()
+    assert await ids(world.qa, keyword="12345") == {calls["complaint"]}  # spoken 幺二三四五
+    assert await ids(world.qa, keyword="%") == set()
+    # Digits are searched in the text as the viewer sees it: a masked number is not findable.
+    assert await ids(world.qa, keyword="13800138000") == set()
+    assert await ids(world.qa, keyword="8000") == {calls["good"]}  # the visible tail of the masked number
+    assert await ids(world.supervisor, keyword="13800138000") == {calls["good"]}
+    assert await ids(world.supervisor, keyword="身份证11010519491231002X") == {calls["good"]}
+    assert await ids(Viewer(world.agents["1024"], Role.AGENT), keyword="不归我管") == {calls["forbidden"]}
+    assert await ids(Viewer(world.agents["2048"], Role.AGENT), keyword="不归我管") == set()
+    item = next(i for i in (await world.svc.list_scores(world.qa))[0] if i.call_id == calls["late"])
+    assert (item.queue, item.category) == ("repair", "故障报修")
+    everything = await world.svc.all_scores(world.qa, ScoreFilter(limit=1))
+    assert len(everything) == 4
+
+
+async def test_review_call_and_review_validation(db: Database, world: World) -> None:
+    call = world.calls["forbidden"]
+    with pytest.raises(ReviewError, match="需要填写理由"):
+        await world.svc.review_call(world.qa, call, rule_id="courtesy", points=10)
+    with pytest.raises(ReviewError, match="请填写分数或复核意见"):
+        await world.svc.review_call(world.qa, call, rule_id="courtesy", comment=" ")
+    with pytest.raises(AccessDenied):
+        await world.svc.review_call(Viewer(world.agents["1024"], Role.AGENT), call, comment="好")
+    other = await finished_call(db, agent_id="1024")
+    with pytest.raises(LookupError, match="还没有"):
+        await world.svc.review_call(world.qa, other.call_id, comment="x")
+    rid = await world.svc.review_call(world.qa, call, rule_id="courtesy", comment="客户在场，语气可接受")
+    d = await world.svc.call_detail(world.qa, call)
+    [review] = d.reviews
+    assert review["id"] == rid and review["points"] is None and review["reviewer_id"] == "2001"
+    assert review["reviewer_name"] == "坐席2001"
+
+
+async def test_open_recording_logs_seeks_separately(db: Database, world: World, tmp_path: Path) -> None:
+    wav = tmp_path / "a.wav"
+    wav.write_bytes(b"RIFF")
+    async with db.begin() as s:
+        rec = Recording(call_id=world.calls["good"], direction="mixed", path=str(wav))
+        s.add(rec)
+        await s.flush()
+        rec_id = rec.id
+    await world.svc.open_recording(world.qa, rec_id)
+    await world.svc.open_recording(world.qa, rec_id, action="seek")
+    assert [a[2] for a in await access_log(db)] == ["play", "seek"]
+
+
+async def test_team_trends(db: Database, world: World) -> None:
+    now = utcnow()
+    since, until = now - dt.timedelta(days=1), now + dt.timedelta(hours=1)
+    t = await team_trends(world.svc, world.supervisor, since, until)
+    items, _ = await world.svc.list_scores(world.supervisor)
+    assert t.calls == 4 and t.average == round(sum(i.effective_total for i in items) / 4, 1)
+    assert t.pass_rate == 50.0 and sum(d.calls for d in t.days) == 4
+    by_agent = {b.key: b for b in t.agents}
+    assert set(by_agent) == {"1024", "2048"} and by_agent["1024"].pass_rate == 50.0
+    failed = {r.rule_id: r.failed for r in t.rules}
+    assert failed["forbidden_phrases"] == 1 and failed["apology_when_late"] == 1
+    assert [r.failed for r in t.rules] == sorted((r.failed for r in t.rules), reverse=True)
+    # An override shows up in the trend at once.
+    forbidden = next(i for i in items if i.call_id == world.calls["forbidden"])
+    await world.svc.add_review(world.qa, forbidden.score_id, rule_id="forbidden_phrases", points=20, comment="误识别")
+    after = await team_trends(world.svc, world.supervisor, since, until)
+    assert "forbidden_phrases" not in {r.rule_id for r in after.rules} and after.pass_rate == 75.0
+    mine = await team_trends(world.svc, Viewer(world.agents["2048"], Role.AGENT), since, until,
+                             agent_pk=world.agents["2048"])
+    assert mine.calls == 2 and {b.key for b in mine.agents} == {"2048"}
+    with pytest.raises(AccessDenied):
+        await team_trends(world.svc, Viewer(world.agents["2048"], Role.AGENT), since, until)
+    empty = await team_trends(world.svc, world.qa, until, until + dt.timedelta(days=1))
+    assert empty.calls == 0 and empty.average is None and empty.days == []

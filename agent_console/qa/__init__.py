@@ -1,0 +1,50 @@
+"""QA pages of the console: scored-call list with filters, must-review queue, call detail with the audio synced
+to the transcript, overrides and comments, CSV export, team trends, and each agent's own scores.
+
+    setup_qa(app)   # called by agent_console.setup_console; needs keys.SETTINGS and keys.DB
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import AsyncIterator
+
+from aiohttp import web
+
+from agent_console.qa import views
+from agent_console.qa.keys import QA_SERVICE
+from ivr import keys
+from recordings.qa.rubric import RubricError, load_rubric
+from recordings.qa.service import QaService
+
+log = logging.getLogger(__name__)
+
+
+async def qa_ctx(app: web.Application) -> AsyncIterator[None]:
+    settings = app[keys.SETTINGS]
+    try:
+        rubric = await asyncio.to_thread(load_rubric, settings.qa.rubric)
+    except RubricError as exc:
+        # The agents' console must keep working: only the QA pages go dark, and say why.
+        log.error("qa pages disabled: %s", exc)
+    else:
+        app[QA_SERVICE] = QaService(app[keys.DB], settings, rubric)
+    yield
+
+
+def setup_qa(app: web.Application) -> None:
+    r = app.router
+    r.add_get("/qa", views.qa_list)
+    r.add_get("/qa/review", views.qa_review_queue)
+    r.add_get("/qa/mine", views.qa_mine)
+    r.add_get("/qa/trends", views.qa_trends)
+    r.add_get("/qa/export.csv", views.qa_export)
+    r.add_get("/qa/calls/{call_id}", views.qa_call_page)
+    r.add_get("/qa/recordings/{recording_id}/audio", views.qa_audio)
+    r.add_get("/api/qa/calls/{call_id}", views.api_call)
+    r.add_post("/api/qa/calls/{call_id}/reviews", views.api_review)
+    app.cleanup_ctx.append(qa_ctx)
+
+
+__all__ = ["setup_qa", "qa_ctx", "QA_SERVICE"]

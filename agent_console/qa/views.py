@@ -1,0 +1,301 @@
+"""HTTP handlers of the QA pages. Who may do what is decided by recordings/privacy.py through QaService; these
+handlers only turn its answers into pages, JSON and status codes:
+
+    AccessDenied -> 403, LookupError -> 404, ReviewError -> 400, rubric not loaded -> 503.
+
+Pages answer an anonymous browser with the login redirect, the JSON routes and the audio with 401.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import io
+import json
+import logging
+import math
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+from sqlalchemy import select
+
+from agent_console.auth import SESSIONS, Principal, json_error, principal_of, require
+from agent_console.i18n import CATEGORIES
+from agent_console.qa.filters import Choices, china_today, day_start, parse_filter
+from agent_console.qa.i18n import QaCatalog
+from agent_console.qa.keys import QA_SERVICE
+from agent_console.qa.pages import (REVIEW_ROLES, Who, detail_page, list_page, message_page, mine_page, queue_page,
+                                    trends_page)
+from agent_console.views import _html, catalog
+from ivr import keys
+from ivr.db.models import Agent, Queue, Role
+from recordings.privacy import AccessDenied, Viewer, may_review
+from recordings.qa.service import CallDetail, QaService, ReviewError, ScoreFilter
+from recordings.qa.trends import team_trends
+
+log = logging.getLogger(__name__)
+TREND_DAYS = 14
+MAX_COMMENT = 2000
+
+
+def _catalog(request: web.Request) -> QaCatalog:
+    return QaCatalog(catalog(request).lang)
+
+
+def _who(request: web.Request, p: Principal) -> Who:
+    return Who(name=p.name, agent_id=p.agent_id, role=p.role, csrf=request.app[SESSIONS].csrf_token(p.sid))
+
+
+def _viewer(p: Principal) -> Viewer:
+    return Viewer(p.agent_pk, p.role)
+
+
+def _service(request: web.Request, *, page: bool) -> QaService:
+    svc = request.app.get(QA_SERVICE)
+    if svc is None:
+        c = _catalog(request)
+        if page:
+            raise web.HTTPServiceUnavailable(text=message_page(c, _who(request, principal_of(request)),
+                                                               c.t("qa.unavailable")), content_type="text/html")
+        raise web.HTTPServiceUnavailable(text=json.dumps({"error": c.t("qa.unavailable")}, ensure_ascii=False),
+                                         content_type="application/json")
+    return svc
+
+
+def _page_error(request: web.Request, status: int, text: str) -> web.Response:
+    response = _html(message_page(_catalog(request), _who(request, principal_of(request)), text))
+    response.set_status(status)
+    return response
+
+
+def _id(request: web.Request, name: str) -> int:
+    text = request.match_info[name]
+    if not text.isdigit() or len(text) > 12:
+        raise web.HTTPNotFound()
+    return int(text)
+
+
+async def _queues(request: web.Request) -> list[tuple[str, str]]:
+    async with request.app[keys.DB].session() as s:
+        rows = (await s.execute(select(Queue.name, Queue.display_name).order_by(Queue.name))).all()
+    return [(name, label or name) for name, label in rows]
+
+
+async def _choices(request: web.Request, svc: QaService) -> Choices:
+    queues = await _queues(request)
+    async with request.app[keys.DB].session() as s:
+        agents = (await s.execute(select(Agent.id, Agent.agent_id, Agent.name).where(Agent.role != Role.QA)
+                                  .order_by(Agent.agent_id))).all()
+        teams = (await s.execute(select(Agent.team).where(Agent.team != "").distinct().order_by(Agent.team))
+                 ).scalars().all()
+    return Choices(agents=[(pk, aid, name) for pk, aid, name in agents],
+                   queues=queues, categories=CATEGORIES,
+                   teams=list(teams), rules=[(r.id, r.title) for r in svc.rubric.spec.rules])
+
+
+def _iso(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, dt.datetime) else value
+
+
+def detail_json(d: CallDetail, queues: dict[str, str]) -> dict[str, Any]:
+    score = None
+    if d.score is not None:
+        score = {k: _iso(v) for k, v in asdict(d.score).items()}
+    call = {k: _iso(v) for k, v in d.call.items()}
+    call["queue_label"] = queues.get(d.call["queue"], d.call["queue"])
+    return {"call": call,
+            "recordings": [{**r, "url": f"/qa/recordings/{r['id']}/audio"} for r in d.recordings],
+            "segments": d.segments, "score": score, "rules": d.rules,
+            "reviews": [{k: _iso(v) for k, v in r.items()} for r in d.reviews], "masked": d.masked}
+
+
+# --- pages -------------------------------------------------------------------------------------------------
+
+
+@require(page=True)
+async def qa_list(request: web.Request) -> web.Response:
+    p = principal_of(request)
+    if p.role not in REVIEW_ROLES:
+        raise web.HTTPFound("/qa/mine")
+    svc = _service(request, page=True)
+    choices = await _choices(request, svc)
+    parsed = parse_filter(request.query, choices)
+    items, total = [], 0
+    if not parsed.errors:
+        items, total = await svc.list_scores(_viewer(p), parsed.flt)
+    c = _catalog(request)
+    return _html(list_page(c, _who(request, p), form=parsed.form, choices=choices,
+                           errors=[c.t("qa.f.bad", error=e) for e in parsed.errors], items=items, total=total,
+                           page=parsed.page))
+
+
+@require(*REVIEW_ROLES, page=True)
+async def qa_review_queue(request: web.Request) -> web.Response:
+    p = principal_of(request)
+    items = await _service(request, page=True).review_queue(_viewer(p), limit=200)
+    return _html(queue_page(_catalog(request), _who(request, p), items, dict(await _queues(request))))
+
+
+@require(page=True)
+async def qa_mine(request: web.Request) -> web.Response:
+    p = principal_of(request)
+    svc = _service(request, page=True)
+    viewer = _viewer(p)
+    items, total = await svc.list_scores(viewer, ScoreFilter(agent_pk=p.agent_pk, limit=100))
+    until = day_start(china_today() + dt.timedelta(days=1))
+    trends = await team_trends(svc, viewer, until - dt.timedelta(days=30), until, agent_pk=p.agent_pk)
+    titles = {r.id: r.title for r in svc.rubric.spec.rules}
+    return _html(mine_page(_catalog(request), _who(request, p), items, total, trends, titles,
+                           dict(await _queues(request))))
+
+
+@require(*REVIEW_ROLES, page=True)
+async def qa_trends(request: web.Request) -> web.Response:
+    p = principal_of(request)
+    svc = _service(request, page=True)
+    c = _catalog(request)
+    today = china_today()
+    try:
+        since = dt.date.fromisoformat(request.query.get("since") or str(today - dt.timedelta(days=TREND_DAYS - 1)))
+        until = dt.date.fromisoformat(request.query.get("until") or str(today))
+    except ValueError:
+        return _page_error(request, 400, c.t("qa.f.bad", error="日期请用 年-月-日（如 2026-03-01）"))
+    if since > until or (until - since).days > 366:
+        return _page_error(request, 400, c.t("qa.f.bad", error="日期范围须在一年以内，且开始不晚于结束"))
+    async with request.app[keys.DB].session() as s:
+        me = await s.get(Agent, p.agent_pk)
+        teams = list((await s.execute(select(Agent.team).where(Agent.team != "").distinct().order_by(Agent.team))
+                      ).scalars())
+    # A supervisor starts on their own team; "all" stays one click away (the form sends team="").
+    team = request.query["team"] if "team" in request.query else (
+        me.team if me is not None and p.role is Role.SUPERVISOR else "")
+    trends = await team_trends(svc, _viewer(p), day_start(since), day_start(until + dt.timedelta(days=1)),
+                               team=team[:64] or None)
+    return _html(trends_page(c, _who(request, p), trends, since=str(since), until=str(until), team=team,
+                             teams=teams))
+
+
+@require(page=True)
+async def qa_call_page(request: web.Request) -> web.Response:
+    p, call_id = principal_of(request), _id(request, "call_id")
+    svc = _service(request, page=True)
+    c = _catalog(request)
+    try:
+        d = await svc.call_detail(_viewer(p), call_id)
+    except AccessDenied:
+        return _page_error(request, 403, c.t("qa.forbidden"))
+    except LookupError:
+        return _page_error(request, 404, c.t("qa.not_found"))
+    return _html(detail_page(c, _who(request, p), detail_json(d, dict(await _queues(request))),
+                             may_review=may_review(p.role)))
+
+
+@require(*REVIEW_ROLES, page=True)
+async def qa_export(request: web.Request) -> web.StreamResponse:
+    p = principal_of(request)
+    svc = _service(request, page=True)
+    parsed = parse_filter(request.query, await _choices(request, svc))
+    if parsed.errors:
+        return json_error(400, "；".join(parsed.errors))
+    out = io.StringIO()
+    try:
+        await svc.export_csv(_viewer(p), parsed.flt, out)
+    except AccessDenied as exc:
+        return json_error(403, str(exc))
+    name = f"qa-{china_today():%Y%m%d}.csv"
+    # The BOM makes Excel read the file as UTF-8 (Chinese headers and names).
+    return web.Response(body=("\ufeff" + out.getvalue()).encode("utf-8"), content_type="text/csv", charset="utf-8",
+                        headers={"Content-Disposition": f'attachment; filename="{name}"',
+                                 "Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"})
+
+
+# --- audio -------------------------------------------------------------------------------------------------
+
+
+def _range_start(request: web.Request) -> int | None:
+    try:
+        return request.http_range.start
+    except ValueError:
+        return None  # a malformed Range header: FileResponse answers it; log it as a listen
+
+
+@require()
+async def qa_audio(request: web.Request) -> web.StreamResponse:
+    """The recording for the <audio> element. Each request is checked and logged: a listen from the start as
+    "play", the byte ranges the player fetches when the listener jumps as "seek"."""
+    p, rec_id = principal_of(request), _id(request, "recording_id")
+    start = _range_start(request)
+    action = "play" if not start else "seek"
+    try:
+        path = await _service(request, page=False).open_recording(_viewer(p), rec_id, action=action)
+    except AccessDenied as exc:
+        return json_error(403, str(exc))
+    except LookupError as exc:
+        return json_error(404, str(exc) if "删除" in str(exc) else "没有这个录音")
+    if not await asyncio.to_thread(Path(path).is_file):
+        log.error("qa: recording %s is registered but its file %s is missing", rec_id, path)
+        return json_error(404, "录音文件缺失，请联系管理员")
+    return web.FileResponse(path, headers={"Content-Type": "audio/wav", "Cache-Control": "private, no-store",
+                                           "X-Content-Type-Options": "nosniff"})
+
+
+# --- JSON --------------------------------------------------------------------------------------------------
+
+
+@require()
+async def api_call(request: web.Request) -> web.Response:
+    p, call_id = principal_of(request), _id(request, "call_id")
+    try:
+        d = await _service(request, page=False).call_detail(_viewer(p), call_id)
+    except AccessDenied as exc:
+        return json_error(403, str(exc))
+    except LookupError:
+        return json_error(404, "没有这个通话")
+    return web.json_response(detail_json(d, dict(await _queues(request))))
+
+
+def _points(value: Any) -> float | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        raise ReviewError("分数必须是数字")
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ReviewError("分数必须是数字") from None
+    if not math.isfinite(number):
+        raise ReviewError("分数必须是数字")
+    return number
+
+
+@require(*REVIEW_ROLES, csrf=True)
+async def api_review(request: web.Request) -> web.Response:
+    """An override (rule_id + points + reason), a comment on a rule, or the conclusion on the whole call."""
+    p, call_id = principal_of(request), _id(request, "call_id")
+    try:
+        data = await request.json()
+    except (ValueError, UnicodeDecodeError):
+        return json_error(400, "请求格式错误")
+    if not isinstance(data, dict):
+        return json_error(400, "请求格式错误")
+    rule_id, comment = data.get("rule_id", ""), data.get("comment", "")
+    if not isinstance(rule_id, str) or not isinstance(comment, str):
+        return json_error(400, "请求格式错误")
+    if len(comment) > MAX_COMMENT:
+        return json_error(400, f"复核意见不能超过 {MAX_COMMENT} 字")
+    svc = _service(request, page=False)
+    viewer = _viewer(p)
+    try:
+        review_id = await svc.review_call(viewer, call_id, rule_id=rule_id, points=_points(data.get("points")),
+                                          comment=comment)
+        d = await svc.call_detail(viewer, call_id)
+    except ReviewError as exc:
+        return json_error(400, str(exc))
+    except AccessDenied as exc:
+        return json_error(403, str(exc))
+    except LookupError as exc:
+        return json_error(404, str(exc) if "评分" in str(exc) else "没有这个通话")
+    return web.json_response({"ok": True, "review_id": review_id,
+                              "detail": detail_json(d, dict(await _queues(request)))})

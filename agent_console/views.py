@@ -1,0 +1,295 @@
+"""HTTP handlers: login/logout, the agent page, the wallboard, the WebSocket, and the small JSON API the
+pages call (state changes, hold/transfer/hang-up, wrap-up). Every handler states who may call it."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+import secrets
+from typing import Any
+from urllib.parse import urlsplit
+
+from aiohttp import web
+from sqlalchemy import select
+
+from agent_console import keys as ck
+from agent_console.auth import (COOKIE, LOADER, SESSIONS, Principal, Sessions, check_password, clear_cookie,
+                                hash_password, json_error, principal_of, require, same_origin, set_cookie)
+from agent_console.hub import WALL, agent_audience
+from agent_console.i18n import Catalog
+from agent_console.pages import agent_page, login_page, wallboard_page
+from agent_console.wrapup import WrapUpError, submit_wrap_up
+from ivr import keys
+from ivr.acd.roster import AgentStateError
+from ivr.acd.service import CallControlError
+from ivr.db.models import Agent, Call, Offer, Role
+from recordings.privacy import mask_text, sees_pii
+
+PHONE_ROLES = (Role.AGENT, Role.SUPERVISOR, Role.ADMIN)
+WALL_ROLES = (Role.SUPERVISOR, Role.ADMIN, Role.QA)
+LANG_COOKIE = "hotline_lang"
+
+
+def catalog(request: web.Request) -> Catalog:
+    lang = request.cookies.get(LANG_COOKIE) or request.app[keys.SETTINGS].hotline.language
+    return Catalog(lang if lang in ("zh", "en") else "zh")  # type: ignore[arg-type]
+
+
+def _html(text: str) -> web.Response:
+    return web.Response(text=text, content_type="text/html", charset="utf-8",
+                        headers={"Cache-Control": "no-store", "X-Frame-Options": "DENY",
+                                 "Content-Security-Policy": "default-src 'self'; connect-src 'self'; "
+                                 "img-src 'self' data:; style-src 'self'; script-src 'self'"})
+
+
+def _safe_next(url: str) -> str:
+    # Only local paths: an attacker's ?next=https://evil/ must not turn login into an open redirect.
+    parts = urlsplit(url)
+    return url if url.startswith("/") and not url.startswith("//") and not parts.netloc else "/"
+
+
+async def load_principal(request: web.Request) -> Principal | None:
+    sessions: Sessions = request.app[SESSIONS]
+    found = sessions.read(request.cookies.get(COOKIE))
+    if found is None:
+        return None
+    pk, sid, expires = found
+    async with request.app[keys.DB].session() as s:
+        agent = await s.get(Agent, pk)
+    if agent is None or not agent.active:
+        return None
+    return Principal(agent_pk=agent.id, agent_id=agent.agent_id, name=agent.name, role=agent.role, sid=sid,
+                     expires=expires)
+
+
+def home_of(role: Role) -> str:
+    return "/wallboard" if role in (Role.SUPERVISOR, Role.QA) else "/agent"
+
+
+# --- login / logout ----------------------------------------------------------------------------------------
+
+
+async def login_form(request: web.Request) -> web.Response:
+    principal = await request.app[LOADER](request)
+    if principal is not None:
+        raise web.HTTPFound(home_of(principal.role))
+    return _html(login_page(catalog(request), next_url=_safe_next(request.query.get("next", "/"))))
+
+
+async def login_submit(request: web.Request) -> web.Response:
+    c = catalog(request)
+    form = await request.post()
+    login = str(form.get("agent_id", "")).strip()[:16]
+    password = str(form.get("password", ""))
+    next_url = _safe_next(str(form.get("next", "/")))
+    sessions: Sessions = request.app[SESSIONS]
+    if not same_origin(request):
+        raise web.HTTPForbidden(text="cross-site login refused")
+    if sessions.locked(login):
+        return _html(login_page(c, error=c.t("login.locked"), next_url=next_url, agent_id=login))
+    async with request.app[keys.DB].session() as s:
+        agent = (await s.execute(select(Agent).where(Agent.agent_id == login))).scalar_one_or_none()
+    # Same answer and the same bcrypt cost whether or not the agent exists: no guessing valid IDs.
+    ok = await check_password(password, agent.password_hash if agent else await asyncio.to_thread(_dummy_hash))
+    if agent is None or not ok:
+        sessions.failed(login)
+        return _html(login_page(c, error=c.t("login.failed"), next_url=next_url, agent_id=login))
+    if not agent.active:
+        return _html(login_page(c, error=c.t("login.inactive"), next_url=next_url, agent_id=login))
+    sessions.succeeded(login)
+    token, principal = sessions.issue(agent)
+    target = next_url if next_url not in ("/", "/login") else home_of(principal.role)
+    response = web.HTTPFound(target)
+    set_cookie(response, token, max_age=sessions.ttl, secure=request.secure)
+    raise response
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    return hash_password(secrets.token_urlsafe(12))
+
+
+@require(csrf=True)
+async def logout(request: web.Request) -> web.Response:
+    principal = principal_of(request)
+    request.app[SESSIONS].revoke(principal.sid, principal.expires)
+    acd = request.app.get(keys.ACD)
+    if acd is not None and principal.role in PHONE_ROLES:
+        try:
+            await acd.logout(principal.agent_pk)
+        except AgentStateError:
+            pass  # on a call: the phone stays signed in until the call ends; the web session still ends
+    response = web.HTTPFound("/login")
+    clear_cookie(response)
+    raise response
+
+
+async def set_language(request: web.Request) -> web.Response:
+    lang = request.query.get("set", "zh")
+    back = request.headers.get("Referer", "/")
+    target = urlsplit(back).path if urlsplit(back).netloc in ("", request.host) else "/"
+    response = web.HTTPFound(_safe_next(target or "/"))
+    if lang in ("zh", "en"):
+        response.set_cookie(LANG_COOKIE, lang, max_age=365 * 86400, samesite="Strict", path="/")
+    raise response
+
+
+@require(page=True)
+async def home(request: web.Request) -> web.Response:
+    raise web.HTTPFound(home_of(principal_of(request).role))
+
+
+# --- pages ---------------------------------------------------------------------------------------------
+
+
+def _page_config(request: web.Request, principal: Principal, c: Catalog) -> dict[str, Any]:
+    return {"csrf": request.app[SESSIONS].csrf_token(principal.sid), "agent_pk": principal.agent_pk,
+            "agent_id": principal.agent_id, "role": principal.role.value, "lang": c.lang, "i18n": c.for_js()}
+
+
+@require(*PHONE_ROLES, page=True)
+async def agent_view(request: web.Request) -> web.Response:
+    p, c = principal_of(request), catalog(request)
+    cfg = _page_config(request, p, c)
+    return _html(agent_page(c, config=cfg, name=p.name, agent_id=p.agent_id, csrf=cfg["csrf"]))
+
+
+@require(*WALL_ROLES, page=True)
+async def wallboard_view(request: web.Request) -> web.Response:
+    p, c = principal_of(request), catalog(request)
+    cfg = _page_config(request, p, c)
+    return _html(wallboard_page(c, config=cfg, name=p.name, agent_id=p.agent_id, csrf=cfg["csrf"]))
+
+
+# --- WebSocket ---------------------------------------------------------------------------------------------
+
+
+@require()
+async def websocket(request: web.Request) -> web.StreamResponse:
+    p = principal_of(request)
+    if not same_origin(request):
+        raise web.HTTPForbidden(text="cross-site WebSocket refused")
+    service = request.app[ck.CONSOLE]
+    view = request.query.get("view", "agent")
+    since_text = request.query.get("since", "")
+    since = int(since_text) if since_text.isdigit() else None
+    if view == "wall":
+        if p.role not in WALL_ROLES:
+            raise web.HTTPForbidden(text="wallboard: supervisors only")
+        return await service.hub.serve(request, audiences=frozenset({WALL}), agent_pk=p.agent_pk,
+                                       snapshot=service.wall_snapshot, since=since)
+    return await service.hub.serve(request, audiences=frozenset({agent_audience(p.agent_pk)}), agent_pk=p.agent_pk,
+                                   snapshot=lambda: service.agent_snapshot(p.agent_pk, p.role), since=since)
+
+
+# --- JSON API ------------------------------------------------------------------------------------------
+
+
+async def _json(request: web.Request) -> dict[str, Any]:
+    try:
+        data = await request.json()
+    except (ValueError, UnicodeDecodeError):
+        raise web.HTTPBadRequest(text=json.dumps({"error": "请求格式错误"}), content_type="application/json")
+    if not isinstance(data, dict):
+        raise web.HTTPBadRequest(text=json.dumps({"error": "请求格式错误"}), content_type="application/json")
+    return data
+
+
+@require(*PHONE_ROLES, csrf=True)
+async def agent_state(request: web.Request) -> web.Response:
+    p, data = principal_of(request), await _json(request)
+    acd = request.app[keys.ACD]
+    action = data.get("action")
+    try:
+        if action == "login":
+            await acd.login(p.agent_pk)
+        elif action == "ready":
+            await acd.set_ready(p.agent_pk)
+        elif action == "not_ready":
+            await acd.set_not_ready(p.agent_pk, str(data.get("reason", "")))
+        elif action == "logout":
+            await acd.logout(p.agent_pk)
+        else:
+            return json_error(400, f"未知操作：{action}")
+    except AgentStateError as exc:
+        return json_error(409, str(exc))
+    slot = acd.roster.get(p.agent_pk)
+    return web.json_response({"ok": True, "state": slot.state.value if slot else None})
+
+
+def _call_id(request: web.Request) -> int:
+    text = request.match_info["call_id"]
+    if not text.isdigit():
+        raise web.HTTPNotFound()
+    return int(text)
+
+
+@require(*PHONE_ROLES, csrf=True)
+async def call_control(request: web.Request) -> web.Response:
+    p, call_id, action = principal_of(request), _call_id(request), request.match_info["action"]
+    data = await _json(request) if request.can_read_body else {}
+    acd = request.app[keys.ACD]
+    try:
+        if action == "hold":
+            await acd.hold(call_id, p.agent_pk, True)
+        elif action == "unhold":
+            await acd.hold(call_id, p.agent_pk, False)
+        elif action == "hangup":
+            await acd.hangup(call_id, p.agent_pk)
+        elif action == "transfer":
+            await acd.transfer(call_id, p.agent_pk, str(data.get("queue", "")))
+        else:
+            raise web.HTTPNotFound()
+    except CallControlError as exc:
+        return json_error(409, str(exc))
+    return web.json_response({"ok": True})
+
+
+@require(*PHONE_ROLES, csrf=True)
+async def wrap_up(request: web.Request) -> web.Response:
+    p, call_id, data = principal_of(request), _call_id(request), await _json(request)
+    try:
+        result = await submit_wrap_up(request.app[keys.DB], request.app[keys.ACD], p, call_id, data)
+    except WrapUpError as exc:
+        return json_error(exc.status, str(exc))
+    return web.json_response({"ok": True, **result})
+
+
+async def may_read_call(db: Any, principal: Principal, call_id: int) -> Call | None:
+    """The call if this user may see it: agents only calls offered to them; QA and supervisors any."""
+    async with db.session() as s:
+        call = await s.get(Call, call_id)
+        if call is None:
+            return None
+        if principal.role is not Role.AGENT or call.agent_pk == principal.agent_pk:
+            return call
+        mine = (await s.execute(select(Offer.id).where(Offer.call_id == call_id,
+                                                       Offer.agent_pk == principal.agent_pk).limit(1))).first()
+        return call if mine is not None else None
+
+
+@require()
+async def call_detail(request: web.Request) -> web.Response:
+    p, call_id = principal_of(request), _call_id(request)
+    call = await may_read_call(request.app[keys.DB], p, call_id)
+    if call is None:
+        return json_error(404, "没有这个通话，或您无权查看")  # the same answer for both: no probing
+    service = request.app[ck.CONSOLE]
+    pop = await service.pop_for(call_id, p.role, cache=False)
+    return web.json_response({"call": pop, "state": call.state.value, "outcome": call.outcome,
+                              "category": call.category,
+                              "notes": call.notes if sees_pii(p.role) else mask_text(call.notes)})
+
+
+@require()
+async def me(request: web.Request) -> web.Response:
+    p = principal_of(request)
+    # The CSRF token is readable only by same-origin scripts (no CORS here), like the one in the page.
+    return web.json_response({"agent_pk": p.agent_pk, "agent_id": p.agent_id, "name": p.name, "role": p.role.value,
+                              "csrf": request.app[SESSIONS].csrf_token(p.sid)})
+
+
+@require(*WALL_ROLES)
+async def wallboard_data(request: web.Request) -> web.Response:
+    return web.json_response(await request.app[ck.CONSOLE].wall_snapshot())

@@ -1,0 +1,170 @@
+"""Both shipped flows over the real Asterisk: a SIP caller (sipp, RFC 4733 keys) dials in, our ARI call
+service hands the channel to the flow engine, the prompts are the ones `hotline prompts build` renders.
+
+The caller's keys are timed from the real prompt lengths (read from the built wav files) so each lands in
+the middle of the menu prompt it answers, well clear of the non-interruptible prompts around it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import shutil
+import wave
+from pathlib import Path
+from typing import AsyncIterator
+
+import pytest
+
+from call_flows.loader import load_flow
+from call_flows.prompts import build
+from call_flows.schema import Flow
+from ivr.acd.model import Priority
+from ivr.ari.spec import ApiSpec
+from ivr.asterisk.instance import AsteriskInstance
+from ivr.asterisk.ports import PortAllocator
+from ivr.asterisk.sipp import run_sipp, uac_scenario
+from ivr.calls.app import AriEngine
+from ivr.calls.handler import CallContext
+from ivr.calls.notifier import CallNotifier
+from ivr.calls.timeline import Timeline
+from ivr.channel import Channel
+from ivr.db import Database
+from ivr.engine import FlowEngine, FlowResult, Outcome
+from ivr.settings import Settings, load_settings
+from tests.flows.conftest import GAS, WATER
+from tests.plugins.asterisk import settings_for_asterisk
+from tests.plugins.database import run_isolated
+
+pytestmark = pytest.mark.asterisk
+MARGIN = 4.0  # seconds into a menu prompt at which the caller presses its key
+GAP_TAG = 7777  # placeholder pause, replaced by each key's own delay
+
+
+@pytest.fixture(scope="session")
+def flow_sounds(asterisk: AsteriskInstance) -> Path:
+    """The shipped flows' prompts, rendered into this Asterisk's sounds dir once per session."""
+    flows = [load_flow(GAS), load_flow(WATER)]
+    report = run_isolated(lambda: build(flows, asterisk.sounds_dir_host))
+    assert report.failed == []  # type: ignore[attr-defined]
+    return asterisk.sounds_dir_host
+
+
+def seconds(sounds: Path, flow: Flow, prompt: str) -> float:
+    with wave.open(str(sounds / f"hotline/zh/{flow.name}/{prompt}.wav")) as w:
+        return w.getnframes() / w.getframerate()
+
+
+def timed_caller(caller: str, keys: list[tuple[float, str]]) -> str:
+    """A sipp caller pressing each key the given seconds after the previous one (the first: after answer)."""
+    xml = uac_scenario("".join(k for _, k in keys), caller=caller, first_dtmf_ms=int(keys[0][0] * 1000),
+                       dtmf_gap_ms=GAP_TAG, hangup="asterisk")
+    for delay, _ in keys[1:]:
+        xml = xml.replace(f'<pause milliseconds="{GAP_TAG}"/>', f'<pause milliseconds="{int(delay * 1000)}"/>', 1)
+    assert str(GAP_TAG) not in xml
+    return xml
+
+
+class Line:
+    """Our ARI call service on the test Asterisk, running one flow for every inbound call."""
+
+    def __init__(self, asterisk: AsteriskInstance, settings: Settings, db: Database, flow: Flow) -> None:
+        self.settings = settings_for_asterisk(asterisk, settings)
+        self.asterisk = asterisk
+        self.timeline = Timeline(db)
+        self.results: asyncio.Queue[tuple[int, FlowResult]] = asyncio.Queue()
+        engine = FlowEngine(db)
+
+        async def handler(channel: Channel, ctx: CallContext) -> None:
+            self.results.put_nowait((ctx.call_id, await engine.run(flow, channel, call_id=ctx.call_id)))
+
+        self.ari = AriEngine(self.settings, self.timeline, CallNotifier(), recording_dir=asterisk.recordings_dir_host,
+                             recordings=None, spec=ApiSpec.load(), asterisk_path=asterisk.asterisk_path,
+                             handler=handler)
+
+    async def call(self, ports: PortAllocator, tmp_path: Path, keys: list[tuple[float, str]],
+                   caller: str) -> tuple[int, FlowResult]:
+        scenario = tmp_path / "caller.xml"
+        scenario.write_text(timed_caller(caller, keys), encoding="iso-8859-1")
+        total = sum(d for d, _ in keys) + 60
+        result = await run_sipp(scenario, ports, remote=f"127.0.0.1:{self.asterisk.sip_port}",
+                                service=self.asterisk.inbound_extension, timeout=total)
+        assert result.ok, result.describe()
+        async with asyncio.timeout(30):  # a guard against a hang, not a speed assertion
+            return await self.results.get()
+
+
+@pytest.fixture
+async def line_db(sqlite_template: Path, tmp_path: Path) -> AsyncIterator[Database]:
+    """SQLite only: these calls take a minute each, and both backends are covered by the other flow tests."""
+    path = tmp_path / "hotline.db"
+    shutil.copyfile(sqlite_template, path)
+    db = Database(f"sqlite+aiosqlite:///{path}")
+    try:
+        yield db
+    finally:
+        await db.dispose()
+
+
+@pytest.fixture
+async def line_factory(asterisk: AsteriskInstance, line_db: Database, flow_sounds: Path) -> AsyncIterator[object]:
+    lines: list[Line] = []
+    settings = load_settings(env={})
+    db = line_db
+
+    async def make(flow: Flow) -> Line:
+        line = Line(asterisk, settings, db, flow)
+        await line.ari.start()
+        async with asyncio.timeout(30):
+            await line.ari.session.resynced.wait()
+        lines.append(line)
+        return line
+
+    yield make
+    for line in lines:
+        await line.ari.stop()
+
+
+def caller_number() -> str:
+    return "139" + "".join(secrets.choice("0123456789") for _ in range(8))
+
+
+async def test_gas_leak_key_reaches_the_emergency_queue_with_top_priority(
+        line_factory: object, asterisk_ports: PortAllocator, flow_sounds: Path, tmp_path: Path) -> None:
+    flow = load_flow(GAS)
+    line: Line = await line_factory(flow)  # type: ignore[operator]
+    press_1 = seconds(flow_sounds, flow, "welcome") + MARGIN
+    call_id, result = await line.call(asterisk_ports, tmp_path, [(press_1, "1")], caller_number())
+    assert result.outcome is Outcome.QUEUE and result.queue is not None
+    assert (result.queue.queue, result.queue.skill, result.queue.emergency) == ("emergency", "emergency", True)
+    assert result.queue.priority == Priority.EMERGENCY
+    assert result.path == ("welcome", "identify", "main_menu", "gas_leak", "gas_leak_advice", "emergency_queue")
+    events = await line.timeline.events(call_id)
+    kinds = [e.kind for e in events]
+    assert [e.data["digit"] for e in events if e.kind == "dtmf"] == ["1"]  # from Asterisk, via ARI
+    assert kinds.index("dtmf") < kinds.index("ivr.queue")
+    call = await line.timeline.get(call_id)
+    assert call is not None and (call.queue_name, call.priority) == ("emergency", Priority.EMERGENCY)
+
+
+async def test_water_timeout_and_wrong_keys_replay_the_menu_then_reach_an_agent(
+        line_factory: object, asterisk_ports: PortAllocator, flow_sounds: Path, tmp_path: Path) -> None:
+    flow = load_flow(WATER)
+    line: Line = await line_factory(flow)  # type: ignore[operator]
+    welcome, repair = seconds(flow_sounds, flow, "welcome"), seconds(flow_sounds, flow, "repair_menu")
+    no_input, invalid = seconds(flow_sounds, flow, "no_input"), seconds(flow_sounds, flow, "invalid_key")
+    timeout = flow.input_setting(flow.nodes["repair_menu"], "timeout")
+    keys = [
+        (welcome + MARGIN, "2"),  # main menu: repairs
+        (repair + timeout + no_input + MARGIN, "7"),  # the repair menu times out once, then a wrong key
+        (invalid + MARGIN, "8"),  # and another wrong key: the third failure
+    ]
+    call_id, result = await line.call(asterisk_ports, tmp_path, keys, caller_number())
+    assert result.outcome is Outcome.QUEUE and result.queue is not None and result.queue.queue == "general"
+    assert result.path == ("welcome", "identify", "main_menu", "repair_menu", "to_agent", "agent_queue")
+    events = await line.timeline.events(call_id)
+    inputs = [(e.data["node"], e.data["kind"], e.data["value"]) for e in events if e.kind == "ivr.input"]
+    assert inputs == [("main_menu", "key", "2"), ("repair_menu", "timeout", ""), ("repair_menu", "invalid", "7"),
+                      ("repair_menu", "invalid", "8")]
+    assert [e.data for e in events if e.kind == "ivr.retries_exhausted"] == [{"node": "repair_menu",
+                                                                            "to": "to_agent"}]
