@@ -40,6 +40,27 @@ async def database_ctx(app: web.Application) -> AsyncIterator[None]:
         await db.dispose()
 
 
+def _asterisk_recording_dir(settings: Settings) -> str | None:
+    """Where MixMonitor (AGI calls) writes, as Asterisk sees it. Blocking; None when no Asterisk is set up."""
+    from ivr.asterisk.service import instance_for
+
+    try:
+        instance = instance_for(settings)
+        return str(instance.asterisk_path(instance.recordings_dir_host))
+    except Exception as exc:  # noqa: BLE001 - the AGI server still serves lookups and flows without recording
+        log.warning("AGI recordings go to Asterisk's default spool: %s", exc)
+        return None
+
+
+async def _agi_ctx(app: web.Application) -> AsyncIterator[None]:
+    from ivr.agi.ctx import agi_server_ctx
+
+    rec_dir = await asyncio.to_thread(_asterisk_recording_dir, app[keys.SETTINGS])
+    ctx = agi_server_ctx(recording_dir=rec_dir) if rec_dir else agi_server_ctx()
+    async for _ in ctx(app):
+        yield
+
+
 async def health(request: web.Request) -> web.Response:
     app = request.app
     status: dict[str, object] = {"service": "hotline"}
@@ -48,16 +69,37 @@ async def health(request: web.Request) -> web.Response:
         status["database"] = "ok"
     except DatabaseUnavailable as exc:
         status["database"] = str(exc)
-    ari = app.get(keys.ARI)
-    status["asterisk"] = getattr(ari, "status", "not configured") if ari is not None else "not configured"
+    engine = app.get(keys.ARI)
+    if engine is None:
+        status["asterisk"] = "not configured"
+    else:
+        status["asterisk"] = "connected" if engine.session.connected.is_set() else "reconnecting"
+    status["agi"] = "listening" if app.get(keys.AGI_SERVER) is not None else "off"
     return web.json_response(status)
 
 
 def build_app(settings: Settings, *, telephony: bool = True) -> web.Application:
-    """Assemble the service. telephony=False builds the web side only (console tests without Asterisk)."""
+    """Assemble the service. telephony=False builds the web side only; then put a dialer at
+    ivr.acd.app.ACD_DIALER before start-up (console tests without Asterisk)."""
+    from agent_console import setup_console
+    from ivr.acd.app import acd_ctx
+
     app = web.Application()
     app[keys.SETTINGS] = settings
     app.cleanup_ctx.append(database_ctx)
+    if telephony:
+        from ivr.calls.app import ari_ctx
+        from ivr.engine.app import flows_ctx
+
+        # Order matters: flows register the call handlers ari_ctx reads; the ACD needs the ARI engine for its
+        # dialer; the AGI server and the console need the ACD and the flows.
+        app.cleanup_ctx.append(flows_ctx)
+        app.cleanup_ctx.append(ari_ctx)
+        app.cleanup_ctx.append(acd_ctx)
+        app.cleanup_ctx.append(_agi_ctx)
+    else:
+        app.cleanup_ctx.append(acd_ctx)
+    setup_console(app)
     app.router.add_get("/healthz", health)
     return app
 

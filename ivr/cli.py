@@ -96,9 +96,12 @@ hotline is up: {s.hotline.name} 24小时服务热线
   ARI         {s.asterisk.ari_url}/ari   app "{s.asterisk.app}"
   SIP         udp 127.0.0.1:{s.asterisk.sip_port}, dial {s.asterisk.inbound_extension}
 
-Place a test call (a SIP caller from sipp, as registered customer 张伟 13800138000, pressing 1 then 0):
-  .venv/bin/hotline call --from 13800138000 --keys 10
-Log in as agent 1001 first and press 就绪 (ready) to see the screen pop; `hotline call --help` for more.
+Place a test call (sipp as registered customer 李娜 13900139000, pressing 0 at the main menu for an agent):
+  .venv/bin/hotline call --from 13900139000 --wait 12 --keys 0 --talk 40
+  (13800138000 is 张伟, a special-care customer in 城东片区: he hears the active outage notice first)
+To take it as an agent: register a SIP softphone on 127.0.0.1:{s.asterisk.sip_port} as agent-1001 (passwords:
+`hotline asterisk phones`), log in to the console as 1001 and press 就绪 (ready): the phone rings and the
+caller's record pops. Without a ready agent the caller hears the overflow offer. `hotline call --help`.
 Logs: var/hotline.log   Stop: ./scripts/down.sh
 """)
     return 0
