@@ -101,7 +101,17 @@ class CallRecordings:
             sha, duration, size = await asyncio.to_thread(file_facts, path)
             stored.append(StoredRecording(direction, path, sha, duration, size))
         await self._save(call_id, stored)
+        if any(r.direction in TRACKS for r in stored):
+            await self._queue_transcription(call_id)
         return stored
+
+    async def _queue_transcription(self, call_id: int) -> None:
+        from recordings.storage import enqueue_transcription
+
+        try:
+            await enqueue_transcription(self.db, call_id)
+        except Exception:  # noqa: BLE001 - `hotline qa rescore` / resync can queue it later; never lose the call
+            log.exception("call %s: could not queue transcription", call_id)
 
     async def _mix(self, tracks: list[Path], dest: Path) -> Path | None:
         if not tracks:
