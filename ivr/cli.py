@@ -107,6 +107,16 @@ Logs: var/hotline.log   Stop: ./scripts/down.sh
     return 0
 
 
+def cmd_worker_ready(args: argparse.Namespace) -> int:
+    """Exit 0 when a Vosk model is configured and present (scripts/up.sh starts a worker then)."""
+    path = args.settings.vosk.model_path
+    if path is None or not ((path / "am").is_dir() or (path / "conf").is_dir()):
+        print("no Vosk model: set [vosk] model_path to an unpacked model directory")
+        return 1
+    print(f"Vosk model at {path}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="hotline", description="24-hour utility customer-service hotline")
     parser.add_argument("-c", "--config", help="settings file (TOML); default ./hotline.toml or $HOTLINE_CONFIG")
@@ -126,6 +136,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.set_defaults(func=cmd_serve)
 
     sub.add_parser("console-url", help="print the console's URL").set_defaults(func=cmd_console_url)
+    sub.add_parser("worker-ready", help="is a Vosk model configured for the transcription worker?"
+                   ).set_defaults(func=cmd_worker_ready)
     sub.add_parser("welcome", help="print how to use the running hotline").set_defaults(func=cmd_welcome)
 
     for module in REGISTRARS:

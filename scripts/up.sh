@@ -20,6 +20,15 @@ if [ -f var/hotline.pid ] && kill -0 "$(cat var/hotline.pid)" 2>/dev/null; then
 fi
 nohup $HL serve > var/hotline.log 2>&1 &
 echo $! > var/hotline.pid
+# Transcription + QA worker: needs a Vosk model ([vosk] model_path). Without one, calls are recorded and queued
+# for transcription; start `hotline worker` once the model is installed and they are processed then.
+if [ -f var/worker.pid ] && kill -0 "$(cat var/worker.pid)" 2>/dev/null; then kill "$(cat var/worker.pid)"; fi
+if $HL worker-ready >/dev/null 2>&1; then
+  nohup $HL worker > var/worker.log 2>&1 &
+  echo $! > var/worker.pid
+else
+  echo "no Vosk model configured ([vosk] model_path): transcription jobs wait until \`hotline worker\` runs"
+fi
 url=$($HL console-url)
 for _ in $(seq 1 100); do
   curl -fs "$url/healthz" >/dev/null 2>&1 && break
