@@ -87,7 +87,9 @@ async def synthesize(text: str, out: Path, *, voice: str = "cmn", speed: int = S
         # Text on stdin: a prompt starting with "-" must not be read as an option.
         await _run("espeak-ng", "-v", voice, "-s", str(speed), "-w", str(raw), "--stdin", stdin=text.encode())
         effects = ["norm", "-3"] + (["pad", str(pad_seconds), str(pad_seconds)] if pad_seconds else [])
-        await _run("sox", str(raw), "-r", str(rate), "-c", "1", "-b", "16", "-e", "signed-integer", str(tmp),
+        # -R: sox dithers with a random seed otherwise, and the same text would give different audio (and a
+        # different recognition of a marginal utterance) on every build.
+        await _run("sox", "-R", str(raw), "-r", str(rate), "-c", "1", "-b", "16", "-e", "signed-integer", str(tmp),
                    *effects)
         os.replace(tmp, out)
     finally:
@@ -102,7 +104,7 @@ async def convert(src: Path, out: Path, *, rate: int = 8000) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".tmp.wav")
     try:
-        await _run("sox", str(src), "-r", str(rate), "-c", "1", "-b", "16", "-e", "signed-integer", str(tmp))
+        await _run("sox", "-R", str(src), "-r", str(rate), "-c", "1", "-b", "16", "-e", "signed-integer", str(tmp))
         os.replace(tmp, out)
     finally:
         tmp.unlink(missing_ok=True)

@@ -64,8 +64,9 @@ def speak(text: str, out: Path, *, voice: str = "cmn", speed: int = 170) -> arra
     """Speak text to an 8 kHz mono 16-bit WAV at out; returns its samples."""
     raw = out.with_suffix(".raw.wav")
     _run([_tool("espeak-ng"), "-v", voice, "-s", str(speed), "-w", str(raw), text])
-    # A little gain headroom: sox warns (and clips) when resampling loud espeak output.
-    _run([_tool("sox"), str(raw), "-r", str(RATE), "-c", "1", "-b", "16", str(out), "gain", "-3"])
+    # A little gain headroom: sox warns (and clips) when resampling loud espeak output. -R: the same dither
+    # every time, so the same text gives the same audio (and the same transcript).
+    _run([_tool("sox"), "-R", str(raw), "-r", str(RATE), "-c", "1", "-b", "16", str(out), "gain", "-3"])
     raw.unlink(missing_ok=True)
     with wave.open(str(out), "rb") as w:
         samples = array.array("h")
