@@ -44,7 +44,7 @@ async def console_ctx(app: web.Application) -> AsyncIterator[None]:
     hub = Hub(settings.console.ws_queue_size)
     phrases = await asyncio.to_thread(forbidden_phrases, settings)
     db = app[keys.DB]
-    reads = Database(db.url) if db.is_sqlite else None  # see ConsoleService.reads
+    reads = Database(db.url)  # its own connections: see ConsoleService.reads
     service = ConsoleService(db, settings, hub, app[keys.ACD], phrases, reads=reads)
     await service.start()
     app[CONSOLE] = service
@@ -53,8 +53,7 @@ async def console_ctx(app: web.Application) -> AsyncIterator[None]:
     finally:
         await hub.close_all()
         await service.stop()
-        if reads is not None:
-            await reads.dispose()
+        await reads.dispose()
 
 
 def setup_console(app: web.Application) -> None:

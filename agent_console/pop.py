@@ -10,10 +10,11 @@ import datetime as dt
 from typing import Any
 
 from sqlalchemy import or_, select
+from sqlalchemy.orm import lazyload
 
 from ivr.db import Database
-from ivr.db.models import (Agent, Area, Call, CallEvent, Customer, Outage, Role, WorkOrder, WorkOrderStatus,
-                           utcnow)
+from ivr.db.models import (Account, Agent, Area, Call, CallEvent, Customer, CustomerPhone, Outage, Role, WorkOrder,
+                           WorkOrderStatus, utcnow)
 from ivr.acd.workorders import TYPE_LABELS
 from recordings.privacy import mask_phone, mask_text, sees_pii
 
@@ -30,66 +31,76 @@ def _iso(t: dt.datetime | None) -> str | None:
     return t.isoformat() if t is not None else None
 
 
-def ivr_path(events: list[CallEvent]) -> list[dict[str, Any]]:
+def ivr_path(events: list[tuple[str, dict[str, Any]]]) -> list[dict[str, Any]]:
     """The IVR steps (nodes visited and what the caller entered or said) before the call was queued."""
     steps: list[dict[str, Any]] = []
-    for ev in events:
-        if ev.kind.startswith("queue."):
+    for kind, data in events:
+        if kind.startswith("queue."):
             break
-        d = ev.data or {}
-        if ev.kind == "ivr.node":
+        d = data or {}
+        if kind == "ivr.node":
             steps.append({"node": d.get("node", ""), "type": d.get("type", ""), "inputs": []})
-        elif ev.kind in ("ivr.input", "ivr.speech", "ivr.verify", "ivr.lookup") and steps:
+        elif kind in ("ivr.input", "ivr.speech", "ivr.verify", "ivr.lookup") and steps:
             value = d.get("value", d.get("text", d.get("digits", "")))
-            if ev.kind == "ivr.verify":
+            if kind == "ivr.verify":
                 value = "通过" if d.get("ok") else "未通过"
-            elif ev.kind == "ivr.lookup":
+            elif kind == "ivr.lookup":
                 value = "已找到" if d.get("found") else "未找到"
-            steps[-1]["inputs"].append({"kind": ev.kind.removeprefix("ivr."), "value": str(value)})
+            steps[-1]["inputs"].append({"kind": kind.removeprefix("ivr."), "value": str(value)})
     return steps
 
 
 async def build_pop(db: Database, call_id: int, *, now: dt.datetime | None = None) -> dict[str, Any]:
+    """Seven small reads on one connection: the call with its customer and area, then the rest. One
+    connection per pop on purpose: under a burst of calls, pops fanned out over many connections churn the
+    pool (see ConsoleService, which also caps how many pops are built at once)."""
     now = now or utcnow()
     async with db.session() as s:
-        call = await s.get(Call, call_id)
-        if call is None:
+        first = (await s.execute(
+            select(Call, Customer, Area.name).outerjoin(Customer, Customer.id == Call.customer_id)
+            .outerjoin(Area, Area.code == Customer.area_code).where(Call.id == call_id)
+            .options(lazyload(Customer.phones), lazyload(Customer.accounts)))).first()
+        if first is None:
             raise LookupError(f"no call {call_id}")
-        events = list((await s.execute(select(CallEvent).where(CallEvent.call_id == call_id)
-                                       .order_by(CallEvent.seq))).scalars())
-        customer = await s.get(Customer, call.customer_id) if call.customer_id is not None else None
-        area = await s.get(Area, customer.area_code) if customer is not None and customer.area_code else None
-
+        call, customer, area_name = first
         owner = Call.customer_id == customer.id if customer is not None else Call.caller_number == call.caller_number
-        recent_rows = (await s.execute(
-            select(Call, Agent.agent_id).outerjoin(Agent, Agent.id == Call.agent_pk)
-            .where(owner, Call.id != call.id).order_by(Call.started_at.desc()).limit(RECENT_CALLS))).all()
         order_filter = [WorkOrder.contact_phone == call.caller_number] if call.caller_number else []
         if customer is not None:
             order_filter.append(WorkOrder.customer_id == customer.id)
-        orders = list((await s.execute(
+        queries: list[Any] = [
+            select(CallEvent.kind, CallEvent.data).where(CallEvent.call_id == call_id).order_by(CallEvent.seq),
+            select(Call, Agent.agent_id).outerjoin(Agent, Agent.id == Call.agent_pk)
+            .where(owner, Call.id != call.id).order_by(Call.started_at.desc()).limit(RECENT_CALLS),
             select(WorkOrder).where(or_(*order_filter), WorkOrder.status != WorkOrderStatus.CLOSED)
-            .order_by(WorkOrder.created_at.desc()).limit(OPEN_ORDERS))).scalars()) if order_filter else []
-        outages: list[Outage] = []
-        if customer is not None and customer.area_code:
-            outages = list((await s.execute(
-                select(Outage).where(Outage.area_code == customer.area_code, Outage.cancelled.is_(False),
-                                     Outage.starts_at <= now + OUTAGE_AHEAD,
-                                     or_(Outage.ends_at.is_(None), Outage.ends_at > now))
-                .order_by(Outage.starts_at))).scalars())
+            .order_by(WorkOrder.created_at.desc()).limit(OPEN_ORDERS) if order_filter else None,
+            select(Outage).where(Outage.area_code == customer.area_code, Outage.cancelled.is_(False),
+                                 Outage.starts_at <= now + OUTAGE_AHEAD,
+                                 or_(Outage.ends_at.is_(None), Outage.ends_at > now)).order_by(Outage.starts_at)
+            if customer is not None and customer.area_code else None,
+            select(CustomerPhone.number).where(CustomerPhone.customer_id == customer.id).order_by(CustomerPhone.id)
+            if customer is not None else None,
+            select(Account).where(Account.customer_id == customer.id).order_by(Account.id)
+            if customer is not None else None,
+        ]
+        events, recent_rows, order_rows, outage_rows, phone_rows, account_rows = \
+            [list((await s.execute(q)).all()) if q is not None else [] for q in queries]
+    orders = [r[0] for r in order_rows]
+    outages = [r[0] for r in outage_rows]
+    phones = [r[0] for r in phone_rows]
+    accounts = [r[0] for r in account_rows]
 
     cust: dict[str, Any] | None = None
     if customer is not None:
         cust = {"id": customer.id, "name": customer.name, "id_number": customer.id_number,
-                "address": customer.address, "area": area.name if area else (customer.area_code or ""),
+                "address": customer.address, "area": area_name or (customer.area_code or ""),
                 "special_care": customer.special_care, "special_care_note": customer.special_care_note,
-                "phones": [p.number for p in customer.phones],
+                "phones": phones,
                 "accounts": [{"account_no": a.account_no, "utility": a.utility.value, "status": a.status,
-                              "balance": str(a.balance), "arrears": str(a.arrears)} for a in customer.accounts]}
+                              "balance": str(a.balance), "arrears": str(a.arrears)} for a in accounts]}
     return {
         "call_id": call.id, "call_uid": call.uid, "caller_number": call.caller_number, "verified": call.verified,
         "queue": call.queue_name, "priority": call.priority, "customer": cust,
-        "ivr": ivr_path(events),
+        "ivr": ivr_path([(kind, data) for kind, data in events]),
         "orders": [{"number": o.number, "type": TYPE_LABELS.get(o.type, o.type.value),
                     "status": STATUS_LABELS.get(o.status.value, o.status.value),
                     "created_at": _iso(o.created_at), "description": o.description[:200]} for o in orders],

@@ -13,7 +13,7 @@ import logging
 import time
 from typing import Any, Callable
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from agent_console.hub import WALL, Hub, agent_audience
 from agent_console.pop import build_pop, mask_number, mask_pop
@@ -28,6 +28,7 @@ from ivr.settings import Settings
 log = logging.getLogger(__name__)
 QUEUE_PUBLISH_EVERY = 0.5  # wallboard queue list: coalesced, it is not what the ring clock waits for
 STATS_EVERY = 5.0
+POP_BUILDERS = 8
 
 
 def offer_message(ev: CallOffered) -> dict[str, Any]:
@@ -46,8 +47,8 @@ class ConsoleService:
     def __init__(self, db: Database, settings: Settings, hub: Hub, acd: Acd,
                  forbidden_phrases: list[str], *, reads: Database | None = None) -> None:
         self.db = db
-        # Pops and figures are reads; on SQLite they get their own connections so they never queue behind
-        # the call engine's writers waiting for the write lock (a pop must beat the first ring).
+        # Pops and figures are reads on their own connections: they never queue for a connection behind the
+        # call engine's writers (on SQLite: waiting for the write lock). A pop must beat the first ring.
         self.reads = reads or db
         self.settings = settings
         self.hub = hub
@@ -61,9 +62,14 @@ class ConsoleService:
         self._stats: dict[str, Any] = {}
         self.offers_sent = 0
         self.pop_build_ms: collections.deque[float] = collections.deque(maxlen=1000)  # for the benchmark
+        # At most this many pops read at once: each holds one connection, and a burst of calls must not
+        # push the pool into opening (and closing) overflow connections for every pop.
+        self._building = asyncio.Semaphore(POP_BUILDERS)
 
     async def start(self) -> None:
         await self.reload_agents()
+        # Open the pop builders' connections now: the first calls must not pay for connecting.
+        await asyncio.gather(*(self._warm() for _ in range(POP_BUILDERS)))
         self._unsubscribe = self.acd.subscribe(self.on_acd)
         self._spawn(self._queue_publisher(), "console-queue-publisher")
         self._spawn(self._stats_publisher(), "console-stats")
@@ -75,6 +81,10 @@ class ConsoleService:
         for t in tasks:
             t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _warm(self) -> None:
+        async with self.reads.session() as s:
+            await s.execute(text("SELECT 1"))  # run together, each of these holds its own connection
 
     async def reload_agents(self) -> None:
         async with self.db.session() as s:
@@ -109,7 +119,8 @@ class ConsoleService:
 
     async def _build(self, call_id: int) -> dict[str, Any]:
         start = time.perf_counter()
-        pop = await build_pop(self.reads, call_id)
+        async with self._building:
+            pop = await build_pop(self.reads, call_id)
         self.pop_build_ms.append((time.perf_counter() - start) * 1000)
         return pop
 

@@ -71,7 +71,7 @@
       meter.className = left < offer.ring_on + offer.ring_off ? "late" : "";
     };
     tick();
-    ringTimer = setInterval(tick, 100);
+    ringTimer = setInterval(tick, 250);
   }
   function renderHead(number, queue) {
     $("caller-number").textContent = number || "";

@@ -83,7 +83,10 @@ class Acd(OfferFlow):
     async def stop(self) -> None:
         self._running = False
         for entry in list(self._entries.values()):
-            self._fail(entry, AcdError("ACD stopped"))
+            # Waiting callers go to the dialplan fallback; a caller talking to an agent stays bridged in
+            # Asterisk (their enqueue() is cancelled by the call service, not failed into the fallback).
+            if entry.state in (EntryState.WAITING, EntryState.OFFERING):
+                self._fail(entry, AcdError("ACD stopped"))
         tasks = [*self._tasks, *self._wrapups.values()]
         for t in tasks:
             t.cancel()

@@ -18,8 +18,8 @@ from pathlib import PurePosixPath
 from typing import Sequence
 from urllib.parse import urlsplit
 
-from ivr.asterisk.queues import (ALIAS_PREFIX, FALLBACK_QUEUE, QueueSpec, describe, plan_queues, queue_sections,
-                                 ring_limit_seconds)
+from ivr.asterisk.queues import (FALLBACK_QUEUE, QueueSpec, describe, pick_queue_steps, plan_queues,
+                                 queue_sections, ring_limit_seconds)
 from ivr.settings import Settings
 
 __all__ = ["AgentPhone", "ConfigError", "Layout", "QueueSpec", "SipTimers", "generate", "ring_limit_seconds"]
@@ -330,17 +330,6 @@ def queues_conf(settings: Settings, agents: Sequence[AgentPhone], queues: Sequen
     return f"{header}\n{generated}; queues and their agents come from the database\n{notes}{rest}"
 
 
-def _pick_queue() -> list[str]:
-    """HOTLINE_APP_QUEUE = the app_queue queue for ${HOTLINE_QUEUE} (never empty here), else the fallback.
-
-    The queue of that name, else its alias (a database queue app_queue cannot take by name, e.g. general).
-    """
-    alias = f"{ALIAS_PREFIX}${{HOTLINE_QUEUE}}"
-    return [f"Set(HOTLINE_APP_QUEUE={FALLBACK_QUEUE})",
-            f"ExecIf(${{QUEUE_EXISTS({alias})}}?Set(HOTLINE_APP_QUEUE={alias}))",
-            "ExecIf(${QUEUE_EXISTS(${HOTLINE_QUEUE})}?Set(HOTLINE_APP_QUEUE=${HOTLINE_QUEUE}))"]
-
-
 def _ext(lines: list[str], exten: str, steps: Sequence[str]) -> None:
     lines.append(f"exten => {exten},1,{steps[0]}")
     lines += [f" same => {s}" if s.startswith("n(") else f" same => n,{s}" for s in steps[1:]]
@@ -401,7 +390,7 @@ def extensions_conf(settings: Settings, layout: Layout) -> str:
         'GotoIf($["${AGISTATUS}" = "FAILURE" | "${HOTLINE_QUEUE}" = ""]?fallback)',
         "Set(QUEUE_PRIO=${HOTLINE_PRIORITY})",
         # The app_queue queue of that name (ours from the database, or the site's), else the fallback queue.
-        *_pick_queue(),
+        *pick_queue_steps(),
         f"Queue(${{HOTLINE_APP_QUEUE}},t,,,{wait})",
         # The site's queue gave up: straight to the message, not through a second queue wait.
         "Set(HOTLINE_FALLBACK_REASON=lookup_queue)", "Goto(hotline-fallback,message,1)",
@@ -415,7 +404,7 @@ def extensions_conf(settings: Settings, layout: Layout) -> str:
         "NoOp(hotline AGI queue ${HOTLINE_QUEUE} prio ${QUEUE_PRIO} skill ${HOTLINE_SKILL} call ${HOTLINE_CALL_ID})",
         f"Set(HOTLINE_APP_QUEUE={FALLBACK_QUEUE})",
         'GotoIf($["${HOTLINE_QUEUE}" = ""]?join)',  # QUEUE_EXISTS() of nothing logs an error
-        *_pick_queue()[1:],
+        *pick_queue_steps()[1:],
         "n(join),Set(HOTLINE_QUEUE_WAIT=${FILTER(0-9,${HOTLINE_QUEUE_WAIT})})",
         # The queue's max wait from our database when given (0 would mean no limit in Queue()), else ours.
         f"Queue(${{HOTLINE_APP_QUEUE}},t,,,${{IF($[0${{HOTLINE_QUEUE_WAIT}} > 0]?${{HOTLINE_QUEUE_WAIT}}:{wait})}})",

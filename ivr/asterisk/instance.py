@@ -17,6 +17,7 @@ import os
 import re
 import shlex
 import signal
+import socket
 import subprocess
 import time
 import urllib.error
@@ -330,6 +331,7 @@ class AsteriskInstance:
         console = self.console_log_host
         with open(console, "a", encoding="utf-8") as fh:
             fh.write(f"\n=== hotline: starting instance {self.name} at {time.strftime('%F %T')}\n")
+        booted_from = console.stat().st_size  # this start's console output begins here
         cmd = ["setsid", *self.runtime.command("-C", str(self.layout.config_file), "-f", "-g", "-n")]
         # sh backgrounds it and exits: Asterisk is re-parented (no zombie here, no Popen left to warn about).
         script = f"{shlex.join(cmd)} </dev/null >>{shlex.quote(str(console))} 2>&1 & echo $!"
@@ -342,18 +344,41 @@ class AsteriskInstance:
             raise AsteriskError(f"cannot launch Asterisk: {out.stderr.strip() or out.stdout.strip()}") from None
         self.pid_file_host.write_text(f"{pid}\n")
         try:
-            self._await_ready(pid, timeout)
+            self._await_ready(pid, timeout, booted_from)
         except BaseException:
             self._kill(pid)  # never leave a half-started Asterisk holding the ports
             raise
 
-    def _await_ready(self, pid: int, timeout: float) -> None:
+    def _booted(self, console_offset: int) -> bool:
+        """Has this start printed "Asterisk Ready" (every module loaded, HTTP bound if enabled)?"""
+        try:
+            with open(self.console_log_host, "rb") as fh:
+                fh.seek(console_offset)
+                return b"Asterisk Ready" in fh.read()
+        except OSError:
+            return False
+
+    def _ari_refused(self) -> bool:
+        # The kernel refuses, however busy the machine: nothing listens, and after boot nothing will.
+        try:
+            with socket.create_connection(("127.0.0.1", self.ari_port), timeout=5):
+                return False
+        except ConnectionRefusedError:
+            return True
+        except OSError:
+            return False
+
+    def _await_ready(self, pid: int, timeout: float, console_offset: int = 0) -> None:
         deadline = time.monotonic() + timeout
         while True:
             if not proc_alive(pid):
                 raise AsteriskError(f"Asterisk instance {self.name} exited during start-up\n{self.log_tail()}")
             if self.ari_ok():
                 break
+            if self._booted(console_offset) and self._ari_refused():
+                raise AsteriskError(f"Asterisk instance {self.name} did not answer ARI on {self.ari_url}: it "
+                                    "finished booting but nothing listens there (HTTP disabled in http.conf, or "
+                                    f"another bind address?); stopped it\n{self.log_tail()}")
             if time.monotonic() > deadline:
                 status, _ = self._ari_info()
                 raise AsteriskError(f"Asterisk instance {self.name} did not answer ARI on {self.ari_url} "

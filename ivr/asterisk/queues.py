@@ -76,6 +76,15 @@ def printable(name: str) -> str:
     return _PRINTABLE.sub("?", name)[:64]
 
 
+def pick_queue_steps() -> list[str]:
+    """Dialplan steps: HOTLINE_APP_QUEUE = the app_queue queue for ${HOTLINE_QUEUE} (set, not empty), else the
+    fallback. The queue of that name, else its alias (a database queue app_queue cannot take by name)."""
+    alias = f"{ALIAS_PREFIX}${{HOTLINE_QUEUE}}"
+    return [f"Set(HOTLINE_APP_QUEUE={FALLBACK_QUEUE})",
+            f"ExecIf(${{QUEUE_EXISTS({alias})}}?Set(HOTLINE_APP_QUEUE={alias}))",
+            "ExecIf(${QUEUE_EXISTS(${HOTLINE_QUEUE})}?Set(HOTLINE_APP_QUEUE=${HOTLINE_QUEUE}))"]
+
+
 def plan_queues(queues: Sequence[QueueSpec], phones: Sequence[PhoneLike]) -> QueuePlan:
     planned: list[AppQueue] = []
     skipped: list[tuple[str, str]] = []
@@ -138,7 +147,7 @@ def describe(plan: QueuePlan) -> list[str]:
     lines = []
     for q in plan.queues:
         skill = printable(q.spec.skill) or "(any)"
-        lines.append(f"{q.name}: database queue {printable(q.spec.name)}, skill {skill}, "
-                     f"{len(q.members)} member(s); max wait {int(q.spec.max_wait_seconds)} s comes with the call from the AGI")
+        lines.append(f"{q.name}: database queue {printable(q.spec.name)}, skill {skill}, {len(q.members)} "
+                     f"member(s); max wait {int(q.spec.max_wait_seconds)} s comes with the call from the AGI")
     lines += [f"SKIPPED database queue {printable(name)}: {why}" for name, why in plan.skipped]
     return lines

@@ -1,8 +1,11 @@
 """The seams where other components plug into the call engine.
 
 - `CallHandler`: runs one inbound call (the flow engine). Called once the call row exists, with the Channel and
-  a CallContext. Returning means "done with this call"; raising (anything but ChannelHungUp) sends the caller to
-  the dialplan fallback. `ctx.resumed` is True when the call is re-adopted after a restart of our service.
+  a CallContext. Returning means "done with this call" (a caller still in our app and not bridged is then hung
+  up normally); raising (anything but ChannelHungUp) sends the caller to the dialplan fallback. After the
+  caller hangs up, Channel operations raise ChannelHungUp and the handler has 30 s to finish its own work
+  before it is cancelled. `ctx.resumed` is True when the call is re-adopted after a restart of our service
+  (only the resume handler sees that; without one, such calls go to the fallback).
 - `AgentLegHandler`: a channel we originated to an agent phone entered Stasis with args `agent,<call uid>[,...]`
   (the ACD). It is never a new call; the call service only uses it to tell who hung up first.
 """

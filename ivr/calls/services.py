@@ -34,7 +34,8 @@ from ivr.channel import ChannelError, ChannelHungUp
 from ivr.db.models import HangupSide
 
 log = logging.getLogger(__name__)
-HANDLER_GRACE_SECONDS = 5.0
+HANDLER_GRACE_SECONDS = 30.0  # after the hang-up, a handler may finish its paperwork this long
+STOP_GRACE_SECONDS = 5.0  # stopping: time for the call workers to write what they have queued
 
 
 class CallService:
@@ -215,13 +216,13 @@ class CallService:
         self.by_uid[call.uid] = live
         live.opened.set()
         self.journal.publish(live, "call_started", {"channel": ch.id, "caller": ch.info.caller_number,
-                                             "dialed": live.dialed, "resumed": not created or live.resumed})
+                                                    "dialed": live.dialed, "resumed": not created or live.resumed})
         if created:
             self.journal.publish(live, "arrived", {"protocol": "ari", "caller": ch.info.caller_number,
-                                            "dialed": live.dialed}, call.started_at, 1)
+                                                   "dialed": live.dialed}, call.started_at, 1)
         if not created or live.resumed:
             await self.journal.write(live, "resynced", {"in_app": ch.in_app, "bridged": bool(ch.bridges),
-                                                 "created": created}, None)
+                                                        "created": created}, None)
         # Stay subscribed after the channel leaves Stasis (fallback) so its hang-up still reaches us; off the
         # handler's critical path, but a hand-over to the dialplan waits for it (see fallback()).
         live.subscription = self._spawn(self._subscribe(live), f"subscribe-{ch.id}")
@@ -417,14 +418,14 @@ class CallService:
         for task in handlers:
             task.cancel()
         await asyncio.gather(*handlers, return_exceptions=True)
-        for live in list(self.calls.values()):
-            ch = live.channel
-            if live.opened.is_set() and live.call_id and ch.in_app and not ch.hung_up and not ch.bridges:
-                await self.fallback(live, reason)
+        await asyncio.gather(*(self.fallback(live, reason) for live in list(self.calls.values())
+                               if live.opened.is_set() and live.call_id and live.channel.in_app
+                               and not live.channel.hung_up and not live.channel.bridges),
+                             return_exceptions=True)
         for live in list(self.calls.values()):
             live.queue.put_nowait(DRAIN)
         workers = [live.worker for live in self.calls.values() if live.worker is not None]
-        done, pending = await asyncio.wait(workers, timeout=HANDLER_GRACE_SECONDS) if workers else (set(), set())
+        done, pending = await asyncio.wait(workers, timeout=STOP_GRACE_SECONDS) if workers else (set(), set())
         for task in pending:
             task.cancel()
         rest = [t for t in self._tasks if not t.done()]

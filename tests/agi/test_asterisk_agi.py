@@ -129,9 +129,14 @@ async def eventually(probe: Callable[[], Awaitable[T | None]], what: str) -> T:
 
 
 async def ended_call(db: Database, channel_id: str) -> Call:
+    """The call row of `channel_id` once closed: Timeline.close_call commits ended_at and then its "hangup"
+    event, so wait for the event too (a test reading the events in between would see them incomplete)."""
     async def probe() -> Call | None:
-        call = await Timeline(db).by_channel(channel_id)
-        return call if call is not None and call.ended_at is not None else None
+        timeline = Timeline(db)
+        call = await timeline.by_channel(channel_id)
+        if call is None or call.ended_at is None:
+            return None
+        return call if any(e.kind == "hangup" for e in await timeline.events(call.id)) else None
     return await eventually(probe, f"call row of {channel_id} closed")
 
 

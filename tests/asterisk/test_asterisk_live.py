@@ -13,11 +13,13 @@ import pytest
 
 from ivr.asterisk.instance import AsteriskError, AsteriskInstance
 from ivr.asterisk.ports import PortAllocator
-from tests.plugins.asterisk import SIPP_DIR, ari_headers, settings_for_asterisk, start_sipp, write_uac_scenario
+from tests.plugins.asterisk import (SIPP_DIR, SessionAsterisk, ari_headers, settings_for_asterisk, start_sipp,
+                                   write_uac_scenario)
 
 pytestmark = pytest.mark.asterisk
 
 Event = dict[str, Any]
+WAIT = 60.0  # generous bound on one step of a call on a busy machine; never a speed assertion
 
 
 class Ari:
@@ -44,7 +46,7 @@ class Ari:
                     self.events.append(json.loads(msg.data))
                     self._changed.notify_all()
 
-    async def event(self, pred: Callable[[Event], bool], timeout: float = 20) -> Event:
+    async def event(self, pred: Callable[[Event], bool], timeout: float = WAIT) -> Event:
         async def _wait() -> Event:
             async with self._changed:
                 while True:
@@ -75,7 +77,7 @@ async def ari(asterisk: AsteriskInstance) -> AsyncIterator[Ari]:
             await task
 
 
-async def _eventually(check: Callable[[], Awaitable[Any]], what: str, timeout: float = 20) -> Any:
+async def _eventually(check: Callable[[], Awaitable[Any]], what: str, timeout: float = WAIT) -> Any:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     while True:
@@ -211,7 +213,7 @@ async def test_sipp_caller_reaches_stasis_with_audio_and_dtmf(
     scenario = write_uac_scenario(tmp_path / "uac.xml", "5#", first_dtmf_ms=1500, dtmf_gap_ms=600,
                                   hangup="asterisk")
     caller = await start_sipp(scenario, asterisk_ports, remote=f"127.0.0.1:{asterisk.sip_port}",
-                              service=asterisk.inbound_extension, timeout=30)
+                              service=asterisk.inbound_extension, timeout=WAIT)
     async with caller:
         start = await ari.event(lambda e: e["type"] == "StasisStart" and e["channel"]["name"].startswith("PJSIP/"))
         chan = start["channel"]["id"]
@@ -229,10 +231,10 @@ async def test_sipp_caller_reaches_stasis_with_audio_and_dtmf(
 async def test_sipp_agent_phone_answers_on_its_static_contact(
         asterisk: AsteriskInstance, asterisk_ports: PortAllocator, ari: Ari) -> None:
     phone = await start_sipp(SIPP_DIR / "uas_agent_answer.xml", asterisk_ports,
-                             local_port=asterisk.agent_port("agent-1001"), pause_ms=500, timeout=30)
+                             local_port=asterisk.agent_port("agent-1001"), pause_ms=500, timeout=WAIT)
     async with phone:
         chan = await ari.call("POST", "/channels", endpoint="PJSIP/agent-1001", app=asterisk.app,
-                              appArgs="agent", timeout=10)
+                              appArgs="agent", timeout=30)
         await ari.event(lambda e: e["type"] == "StasisStart" and e["channel"]["id"] == chan["id"])
         await ari.call("DELETE", f"/channels/{chan['id']}")
         result = await phone.wait()
@@ -242,7 +244,7 @@ async def test_sipp_agent_phone_answers_on_its_static_contact(
 async def test_sipp_agent_phone_that_never_answers_is_cancelled(
         asterisk: AsteriskInstance, asterisk_ports: PortAllocator, ari: Ari) -> None:
     phone = await start_sipp(SIPP_DIR / "uas_agent_noanswer.xml", asterisk_ports,
-                             local_port=asterisk.agent_port("agent-1002"), timeout=30)
+                             local_port=asterisk.agent_port("agent-1002"), timeout=WAIT)
     async with phone:
         chan = await ari.call("POST", "/channels", endpoint="PJSIP/agent-1002", app=asterisk.app,
                               appArgs="agent", timeout=2)
@@ -250,6 +252,22 @@ async def test_sipp_agent_phone_that_never_answers_is_cancelled(
         result = await phone.wait()
     assert result.ok, result.describe()
     assert destroyed["cause"] in (19, 16, 18, 21, 127)  # no answer / normal / no user response
+
+
+def test_session_instance_kills_stale_invites_fast_and_moves_phones_per_test(asterisk: AsteriskInstance) -> None:
+    """The fixture's defences against a stale INVITE reaching a later test's phone (tests/plugins/asterisk.py).
+    Synchronous on purpose: agent_port() blocks (a pjsip reload)."""
+    assert isinstance(asterisk, SessionAsterisk)
+    timers = {k.strip(): v.strip() for k, _, v in (line.partition(":") for line in
+                                                    asterisk.rtx("pjsip show settings").splitlines())}
+    assert (timers["timer_t1"], timers["timer_b"]) == ("100", "6400")
+    first = asterisk.agent_port("agent-1001")
+    assert asterisk.agent_port("agent-1001") == first  # stable within a test
+    asterisk.begin_test("a later test")
+    later = asterisk.agent_port("agent-1001")
+    assert later != first
+    assert f"agent-1001/sip:agent-1001@127.0.0.1:{later} " in asterisk.rtx("pjsip show aor agent-1001")
+    assert len({asterisk.agent_port(ep) for ep in ("agent-1001", "agent-1002", "agent-1003")}) == 3
 
 
 class _NoHttp(AsteriskInstance):
@@ -269,9 +287,11 @@ def test_an_instance_that_cannot_serve_ari_fails_clearly_and_is_not_left_running
     broken = _NoHttp(asterisk.runtime, settings)
     try:
         with pytest.raises(AsteriskError) as err:
-            broken.start(timeout=3)
+            # Generous: it fails as soon as Asterisk has booted and nothing listens on the ARI port.
+            broken.start(timeout=120)
         message = str(err.value)
-        assert "did not answer ARI" in message and str(broken.console_log_host) in message
+        assert "did not answer ARI" in message and "nothing listens there" in message
+        assert str(broken.console_log_host) in message
         assert "Asterisk Ready" in message  # the log tail shows it booted: the problem is ARI, not start-up
         assert not broken.is_running()
         assert broken.status().running is False

@@ -160,7 +160,7 @@ async def test_sipp_call_pops_agent_answers_after_one_ring_and_wraps_up(
         # The pop arrives while the phone rings: the customer found by the IVR, the keys pressed.
         try:
             await expect(page.locator("#cust-name")).to_have_text("李娜", timeout=60_000)
-        except AssertionError:
+        except AssertionError:  # no pop at all: say what the SIP side and Asterisk saw
             print("CALLER", (await caller.kill()).describe())
             print("PHONE", (await phone.kill()).describe())
             print("ASTERISK", asterisk.log_tail(120))

@@ -6,7 +6,8 @@ Fixtures
     asterisk_ports  (session) PortAllocator handing out free loopback ports (random, bind-checked)
     asterisk        (session) a fresh AsteriskInstance on free ports: ari_url, ari_user, ari_password, app,
                     sip_port, inbound_extension, agents (agent-1001..1003 with static contacts
-                    sip:agent-100N@127.0.0.1:<port>; agent_port(endpoint): see below), settings, recordings_dir(_host),
+                    sip:agent-100N@127.0.0.1:<port>; agent_port(endpoint): see below), settings,
+                    recordings_dir(_host),
                     sounds_dir(_host) (holds hotline/<lang>/...: sound:hotline/... plays from there),
                     host_path()/asterisk_path(), rtx()/arx(), log_tail().
                     The dialplan fallback is shortened for tests: queue wait 2 s, message 5 s.
@@ -15,7 +16,7 @@ Fixtures
                     queue rings every agent) is retransmitted until pjsip's Timer B, and a later test's UAS on
                     that port would take it instead of its own call. So the instance runs with short SIP timers
                     (T1 100 ms: Timer B 6.4 s instead of 32 s) and the first agent_port() of each test moves
-                    every agent's static contact to ports never used before (a pjsip reload, ~0.1 s).
+                    every agent's static contact to ports never used before (a pjsip reload).
 Helpers
     settings_for_asterisk(instance, base=None, **sections)  Settings pointing at the instance
     ari_headers(instance)                                   Authorization header (aiohttp's auth= warns)
