@@ -17,7 +17,7 @@ from typing import Callable
 from ivr.asterisk import call
 from ivr.asterisk.config import ConfigError, Layout, generate
 from ivr.asterisk.instance import SANDBOX_HOMES, AsteriskError, AsteriskInstance
-from ivr.asterisk.sandbox import SandboxError
+from ivr.asterisk.sandbox import SandboxError, release_runtime
 from ivr.asterisk.queues import plan_queues
 from ivr.asterisk.service import FromDatabase, agent_phones, from_database, instance_for, merge_phones
 from ivr.settings import Settings
@@ -65,6 +65,9 @@ def cmd_up(args: argparse.Namespace) -> int:
 def cmd_down(args: argparse.Namespace) -> int:
     inst = instance_for(args.settings, build=False, from_db=False)
     print(f"instance {inst.name}: {'stopped' if inst.stop() else 'was not running'}")
+    if inst.runtime.kind == "sandbox":
+        print("sandbox mounts released" if release_runtime(inst.runtime)
+              else "other instances still run in the sandbox: its mounts stay")
     return 0
 
 

@@ -286,6 +286,34 @@ class Sandbox:
         with self.locked():
             self._unmount()
 
+    def users(self) -> list[int]:
+        """Pids of processes chrooted into this tree (any instance, ours or another checkout's)."""
+        pids = []
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                if Path(os.readlink(entry / "root")) == self.root:
+                    pids.append(int(entry.name))
+            except OSError:  # gone meanwhile, or not ours to look at
+                continue
+        return pids
+
+    def release(self) -> bool:
+        """Detach the runtime mounts once nothing runs inside: a stopped hotline leaves no /proc mounted in
+        the project tree (a later `rm -rf` of the checkout, or a CI cleaning up, must not meet one).
+        False when an instance still runs there (its mounts stay). The next start mounts them again."""
+        with self.locked():
+            if self.users():
+                return False
+            self._unmount()
+            return True
+
+
+def release_runtime(runtime: Runtime) -> bool:
+    """After the last instance stopped: detach the sandbox's mounts (nothing to do for a system Asterisk)."""
+    return runtime.kind == "sandbox" and Sandbox(runtime.root).release()
+
 
 def sandbox_for(settings: Settings) -> Sandbox:
     return Sandbox(Path(settings.asterisk.sandbox_dir).expanduser().absolute(), mirror=settings.asterisk.mirror)

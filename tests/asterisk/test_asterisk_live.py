@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import subprocess
+import time
 import wave
 from pathlib import Path
 from typing import Any, AsyncIterator, Awaitable, Callable
@@ -13,6 +16,7 @@ import pytest
 
 from ivr.asterisk.instance import AsteriskError, AsteriskInstance
 from ivr.asterisk.ports import PortAllocator
+from ivr.asterisk.sandbox import Sandbox, release_runtime
 from tests.plugins.asterisk import (SIPP_DIR, SessionAsterisk, ari_headers, settings_for_asterisk, start_sipp,
                                    write_uac_scenario)
 
@@ -298,3 +302,42 @@ def test_an_instance_that_cannot_serve_ari_fails_clearly_and_is_not_left_running
     finally:
         broken.stop()
         broken.remove()
+
+
+def test_sandbox_mounts_are_released_only_when_nothing_runs_inside(asterisk: AsteriskInstance) -> None:
+    """`hotline asterisk down` and the session fixture detach /proc and /dev/pts from the sandbox, but never
+    under a running instance (here: the session's Asterisk, plus a process of our own chrooted there)."""
+    runtime = asterisk.runtime
+    if runtime.kind == "system":
+        assert release_runtime(runtime) is False  # nothing of ours is mounted for a system Asterisk
+        return
+    sandbox = Sandbox(runtime.root)
+    pid = asterisk.pid()
+    assert pid is not None and pid in sandbox.users()
+    sleeper = subprocess.Popen(["chroot", str(runtime.root), "sleep", "30"])
+    try:
+        deadline = time.monotonic() + 30
+        while sleeper.pid not in sandbox.users() and time.monotonic() < deadline:
+            time.sleep(0.05)  # chroot(8) execs sleep: its root changes as soon as it runs
+        assert sleeper.pid in sandbox.users()
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    assert release_runtime(runtime) is False
+    assert os.path.ismount(runtime.root / "proc") and os.path.ismount(runtime.root / "dev/pts")
+    assert asterisk.ari_ok()
+
+
+def test_an_idle_sandbox_is_released(tmp_path: Path) -> None:
+    """Nothing chrooted into the tree: release() detaches its /proc (mounted here as ensure() mounts it)."""
+    root = tmp_path / "root"
+    (root / "proc").mkdir(parents=True)
+    subprocess.run(["mount", "-t", "proc", "proc", str(root / "proc")], check=True)
+    try:
+        sandbox = Sandbox(root, mirror="http://127.0.0.1/unused")
+        assert sandbox.users() == []
+        assert sandbox.release() is True
+        assert not os.path.ismount(root / "proc")
+    finally:
+        if os.path.ismount(root / "proc"):
+            subprocess.run(["umount", "-l", str(root / "proc")], check=False)

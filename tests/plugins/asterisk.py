@@ -42,7 +42,7 @@ import pytest
 from ivr.asterisk.config import AgentPhone, SipTimers
 from ivr.asterisk.instance import AsteriskError, AsteriskInstance, list_instances
 from ivr.asterisk.ports import PortAllocator
-from ivr.asterisk.sandbox import Runtime, SandboxError, resolve_runtime
+from ivr.asterisk.sandbox import Runtime, Sandbox, SandboxError, release_runtime, resolve_runtime
 from ivr.asterisk.sipp import (SIPP_SHARE, SippError, SippProcess, SippResult, uac_scenario,
                                write_uac_scenario)
 from ivr.asterisk.sipp import start_sipp as _start_sipp
@@ -202,6 +202,10 @@ def asterisk(request: pytest.FixtureRequest, asterisk_ports: PortAllocator) -> I
         yield instance
     finally:
         instance.stop()
+        # No /proc or /dev/pts left mounted inside the checkout once the tests are done (CI deletes the clone).
+        if instance.runtime.kind == "sandbox" and not release_runtime(instance.runtime):
+            print(f"\n[asterisk fixture] processes still run in the sandbox, its mounts stay: "
+                  f"{Sandbox(instance.runtime.root).users()}")
         if request.session.testsfailed and not os.environ.get("HOTLINE_TEST_DROP_ASTERISK"):
             print(f"\n[asterisk fixture] tests failed: kept {instance.home_host} (logs, recordings)")
         else:
