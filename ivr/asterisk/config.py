@@ -462,7 +462,7 @@ def extensions_conf(settings: Settings, layout: Layout) -> str:
                             "SendDTMF(${EXTEN:5},250)", "Wait(120)", "Hangup()"])
     _ext(lines, "_wait-.", ["Answer()", "Wait(${EXTEN:5})", "Hangup()"])
     _ext(lines, "wait", ["Answer()", "Wait(300)", "Hangup()"])
-    _ext(lines, "play", ["Answer()",
+    _ext(lines, "play", ["Answer()", "Wait(${IF($[\"${HOTLINE_TEST_WAIT}\" = \"\"]?0:${HOTLINE_TEST_WAIT})})",
                          "Playback(${IF($[\"${HOTLINE_TEST_SOUND}\" = \"\"]?demo-congrats:${HOTLINE_TEST_SOUND})})",
                          "Wait(120)", "Hangup()"])
     _ext(lines, "record", ["Answer()", "Set(HOTLINE_TEST_RECORDING=${HOTLINE_RECORDINGS}/test-${UNIQUEID}.wav)",

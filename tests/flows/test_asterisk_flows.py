@@ -12,14 +12,15 @@ import secrets
 import shutil
 import wave
 from pathlib import Path
-from typing import AsyncIterator
+from typing import Any, AsyncIterator
 
 import pytest
 
 from call_flows.loader import load_flow
-from call_flows.prompts import build
+from call_flows.prompts import build, synthesize
 from call_flows.schema import Flow
 from ivr.acd.model import Priority
+from ivr.ari.client import AriNotFound
 from ivr.ari.spec import ApiSpec
 from ivr.asterisk.instance import AsteriskInstance
 from ivr.asterisk.ports import PortAllocator
@@ -32,6 +33,7 @@ from ivr.channel import Channel
 from ivr.db import Database
 from ivr.engine import FlowEngine, FlowResult, Outcome
 from ivr.settings import Settings, load_settings
+from ivr.speech import Recognizer
 from tests.flows.conftest import GAS, WATER
 from tests.plugins.asterisk import settings_for_asterisk
 from tests.plugins.database import run_isolated
@@ -68,15 +70,17 @@ def timed_caller(caller: str, keys: list[tuple[float, str]]) -> str:
 class Line:
     """Our ARI call service on the test Asterisk, running one flow for every inbound call."""
 
-    def __init__(self, asterisk: AsteriskInstance, settings: Settings, db: Database, flow: Flow) -> None:
+    def __init__(self, asterisk: AsteriskInstance, settings: Settings, db: Database, flow: Flow, *,
+                 recognizer: Recognizer | None = None, start: str | None = None) -> None:
         self.settings = settings_for_asterisk(asterisk, settings)
         self.asterisk = asterisk
         self.timeline = Timeline(db)
         self.results: asyncio.Queue[tuple[int, FlowResult]] = asyncio.Queue()
-        engine = FlowEngine(db)
+        engine = FlowEngine(db, recognizer=recognizer)
 
         async def handler(channel: Channel, ctx: CallContext) -> None:
-            self.results.put_nowait((ctx.call_id, await engine.run(flow, channel, call_id=ctx.call_id)))
+            result = await engine.run(flow, channel, call_id=ctx.call_id, start=start)
+            self.results.put_nowait((ctx.call_id, result))
 
         self.ari = AriEngine(self.settings, self.timeline, CallNotifier(), recording_dir=asterisk.recordings_dir_host,
                              recordings=None, spec=ApiSpec.load(), asterisk_path=asterisk.asterisk_path,
@@ -92,6 +96,21 @@ class Line:
         assert result.ok, result.describe()
         async with asyncio.timeout(30):  # a guard against a hang, not a speed assertion
             return await self.results.get()
+
+    async def local_call(self, extension: str, variables: dict[str, str], caller: str,
+                         within: float) -> tuple[int, FlowResult]:
+        """A Local-channel caller: its phone half runs [hotline-test] `extension` (play a sound, send keys)."""
+        phone = await self.ari.client.originate("Local/inbound@hotline-test", context="hotline-test",
+                                                extension=extension, caller_id=f"Tester <{caller}>",
+                                                variables=variables)
+        try:
+            async with asyncio.timeout(within):  # a guard against a hang, not a speed assertion
+                return await self.results.get()
+        finally:
+            try:
+                await self.ari.client.hangup(phone.id)
+            except AriNotFound:
+                pass  # the flow hung up first
 
 
 @pytest.fixture
@@ -112,8 +131,8 @@ async def line_factory(asterisk: AsteriskInstance, line_db: Database, flow_sound
     settings = load_settings(env={})
     db = line_db
 
-    async def make(flow: Flow) -> Line:
-        line = Line(asterisk, settings, db, flow)
+    async def make(flow: Flow, **kw: Any) -> Line:
+        line = Line(asterisk, settings, db, flow, **kw)
         await line.ari.start()
         async with asyncio.timeout(30):
             await line.ari.session.resynced.wait()
@@ -168,3 +187,55 @@ async def test_water_timeout_and_wrong_keys_replay_the_menu_then_reach_an_agent(
                       ("repair_menu", "invalid", "8")]
     assert [e.data for e in events if e.kind == "ivr.retries_exhausted"] == [{"node": "repair_menu",
                                                                             "to": "to_agent"}]
+
+
+async def test_spoken_emergency_word_reaches_the_emergency_queue(
+        line_factory: object, asterisk: AsteriskInstance, flow_sounds: Path, ko_recognizer: Recognizer,
+        tmp_path: Path) -> None:
+    """Speech end to end: the caller's audio crosses Asterisk, our ARI recording of the main menu's answer
+    goes through the real Vosk model, and the emergency word (anywhere) jumps to the emergency queue.
+
+    The shipped gas flow, with its emergency keywords swapped for the Korean 화재 (fire): the registry's Vosk
+    model is Korean; deployers' Chinese model hears 漏气 the same way."""
+    text = GAS.read_text(encoding="utf-8")
+    assert "keywords: [漏气, 燃气泄漏, 有煤气味]" in text
+    path = tmp_path / "gas.yaml"
+    path.write_text(text.replace("keywords: [漏气, 燃气泄漏, 有煤气味]", "keywords: [화재]"), encoding="utf-8")
+    flow = load_flow(path)
+    word = asterisk.sounds_dir_host / "hotline" / "test" / "ko-fire.wav"
+    await synthesize("화재", word, voice="ko", speed=120, rate=8000)
+    line: Line = await line_factory(flow, recognizer=ko_recognizer)  # type: ignore[operator]
+    # The caller speaks a second after the main menu's prompt ends, when the menu listens (it records the
+    # caller once the prompt is over; silence_seconds 2 would end a recording that hears nothing).
+    speak_at = seconds(flow_sounds, flow, "welcome") + seconds(flow_sounds, flow, "main_menu") + 1.0
+    call_id, result = await line.local_call("play", {"HOTLINE_TEST_WAIT": f"{speak_at:.1f}",
+                                                     "HOTLINE_TEST_SOUND": "hotline/test/ko-fire"},
+                                            caller_number(), within=speak_at + 60)
+    events = await line.timeline.events(call_id)
+    speech = [e.data for e in events if e.kind == "ivr.speech"]
+    assert result.outcome is Outcome.QUEUE and result.queue is not None, (result, speech)
+    assert (result.queue.queue, result.queue.emergency, result.queue.priority) == ("emergency", True,
+                                                                                   Priority.EMERGENCY)
+    assert result.path == ("welcome", "identify", "main_menu", "gas_leak", "gas_leak_advice", "emergency_queue")
+    assert speech and speech[0]["node"] == "main_menu" and speech[0]["emergency"] == "화재", speech
+    assert speech[0]["confidence"] >= ko_recognizer.min_confidence
+    recording = Path(speech[0]["recording"])
+    assert recording.is_file() and recording.stat().st_size > 8000  # the caller's audio, as Asterisk recorded it
+    assert not [e for e in events if e.kind == "dtmf"]  # no key: the voice did it
+
+
+async def test_survey_key_is_stored_as_the_calls_satisfaction(
+        line_factory: object, flow_sounds: Path, tmp_path: Path) -> None:
+    """The survey entry (what the caller gets after the agent hangs up) on a real channel: the key the caller
+    sends during the question becomes calls.satisfaction and an ivr.survey event."""
+    flow = load_flow(GAS)
+    line: Line = await line_factory(flow, start="survey")  # type: ignore[operator]
+    wait = seconds(flow_sounds, flow, "survey") / 2
+    call_id, result = await line.local_call("dtmf-4", {"HOTLINE_TEST_WAIT": f"{wait:.1f}"}, caller_number(),
+                                            within=wait + 60)
+    assert result.outcome is Outcome.HANGUP and result.path == ("survey", "goodbye")
+    call = await line.timeline.get(call_id)
+    assert call is not None and call.satisfaction == 4
+    events = await line.timeline.events(call_id)
+    assert [e.data for e in events if e.kind == "ivr.survey"] == [{"node": "survey", "satisfaction": 4}]
+    assert [e.data["digit"] for e in events if e.kind == "dtmf"] == ["4"]
