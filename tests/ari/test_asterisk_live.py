@@ -131,8 +131,9 @@ async def test_two_track_recording_has_audio_in_both_directions(live: Live) -> N
     phone, started = await live.call("play", variables={"HOTLINE_TEST_SOUND": "demo-thanks"})
     await engine.client.subscribe(live.settings.asterisk.app, f"channel:{phone}")
 
-    def phone_done(event: ev.Event) -> None:
-        if isinstance(event, ev.ChannelDialplan) and event.channel.id == phone and event.dialplan_app == "Wait":
+    def phone_done(event: ev.Event) -> None:  # the Wait(120) after its Playback, not the Wait(0) before it
+        if (isinstance(event, ev.ChannelDialplan) and event.channel.id == phone and event.dialplan_app == "Wait"
+                and event.dialplan_app_data == "120"):
             caller_done.set()
 
     engine.router.route(f"channel:{phone}", phone_done)
