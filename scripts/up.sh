@@ -8,11 +8,10 @@ HL=.venv/bin/hotline
 [ -f hotline.toml ] || cp docs/hotline.example.toml hotline.toml
 mkdir -p var
 
-$HL asterisk up
 $HL db upgrade
 $HL demo-data
-$HL prompts build
-$HL asterisk config   # agent endpoints from the demo data, prompts visible to Asterisk
+$HL asterisk up       # its agent endpoints and queues come from the database
+$HL prompts build     # into the instance's sounds dir
 
 if [ -f var/hotline.pid ] && kill -0 "$(cat var/hotline.pid)" 2>/dev/null; then
   echo "service already running (pid $(cat var/hotline.pid)); restarting"

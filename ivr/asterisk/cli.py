@@ -22,7 +22,6 @@ from ivr.asterisk.queues import plan_queues
 from ivr.asterisk.service import FromDatabase, agent_phones, from_database, instance_for, merge_phones
 from ivr.settings import Settings
 
-DEFAULT_SOUNDS = Path("var/sounds")  # where `hotline prompts build` writes by default
 
 
 def _describe(inst: AsteriskInstance, *, queues: bool = False) -> str:
@@ -49,9 +48,12 @@ def _queues(inst: AsteriskInstance) -> str:
 
 
 def _install_sounds(inst: AsteriskInstance, src: Path | None) -> str:
-    src = src or DEFAULT_SOUNDS
+    if src is None:  # `hotline prompts build` writes straight into the instance's sounds dir
+        have = sum(1 for _ in (inst.sounds_dir_host / "hotline").rglob("*.wav"))
+        return (f"{have} hotline prompt file(s) in {inst.sounds_dir_host}" if have else
+                "no hotline prompts yet (`hotline prompts build`); Asterisk plays English fallbacks")
     if not (src / "hotline").is_dir():
-        return f"no prompts in {src} yet (`hotline prompts build`); Asterisk plays English fallbacks"
+        return f"no prompts in {src} (a directory holding hotline/<lang>/...): nothing installed"
     return f"{inst.install_sounds(src)} prompt file(s) updated from {src}"
 
 
@@ -135,7 +137,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     cfg = sub.add_parser("config", help="regenerate config (+ agent phones, queues, prompts) and reload/restart")
     cfg.add_argument("--print", action="store_true", help="print the generated files, change nothing")
     cfg.add_argument("--sounds", type=Path, default=None,
-                     help=f"prompt tree to install (dir holding hotline/; default {DEFAULT_SOUNDS})")
+                     help="also install a prompt tree built elsewhere (a dir holding hotline/<lang>/...)")
     cfg.add_argument("--no-db", action="store_true",
                      help="agent phones from the settings only, no database queues (just hotline-fallback)")
     cfg.add_argument("--timeout", type=float, default=30.0)
