@@ -71,8 +71,9 @@ def recording_path(base_dir: Path, call_uid: str, direction: str, started: dt.da
 
 
 async def register_call_recordings(db: Database, call_id: int, paths_by_direction: Mapping[str, str | Path], *,
-                                   enqueue: bool = True) -> list[Recording]:
-    """Store (or refresh) the call's Recording rows from finished files; enqueue transcription.
+                                   enqueue: bool = True, started_at: dt.datetime | None = None) -> list[Recording]:
+    """Store (or refresh) the call's Recording rows from finished files; enqueue transcription. `started_at`:
+    when the tracks began, if before the agent's answer (see Recording.started_at).
 
     Idempotent: registering the same call again updates the rows (unique per call and direction), and the
     transcription job is created once. Raises RecordingError (nothing written) for an unknown direction or
@@ -100,6 +101,8 @@ async def register_call_recordings(db: Database, call_id: int, paths_by_directio
             row.duration_seconds = info.duration_seconds
             row.size_bytes = info.size_bytes
             row.purged_at = None
+            if started_at is not None:
+                row.started_at = started_at
         stored = list(rows.values())
     if enqueue and any(d in TRANSCRIBED for d in infos):
         await enqueue_transcription(db, call_id)

@@ -24,7 +24,7 @@ from recordings.jobs import Claim, JobQueue, LeaseLost
 from recordings.qa.model import QaResult, Segment
 from recordings.qa.rubric import Rubric
 from recordings.qa.scorer import score
-from recordings.qa.store import load_call_facts, replace_segments, save_score
+from recordings.qa.store import answer_offset, from_answer, load_call_facts, replace_segments, save_score
 from recordings.storage import TRANSCRIBED, RecordingError
 from recordings.transcribe import Transcriber
 
@@ -134,7 +134,10 @@ class TranscriptionWorker:
             try:
                 async with self.db.session() as s:
                     facts = await load_call_facts(s, claim.call_id)
-                result = await asyncio.to_thread(score, segments, facts, self.rubric, self.settings)
+                    offset = await answer_offset(s, claim.call_id)
+                # Stored on the recording's axis (the audio player's); scored from the agent's answer.
+                on_answer = [g for g in (from_answer(g, offset) for g in segments) if g is not None]
+                result = await asyncio.to_thread(score, on_answer, facts, self.rubric, self.settings)
             except Exception as exc:  # noqa: BLE001 - a scoring bug must not throw away a transcription
                 note = f"transcribed; QA scoring failed: {type(exc).__name__}: {exc}"
                 log.exception("%s: scoring call %s failed", self.name, claim.call_id)

@@ -63,17 +63,20 @@ class CallRecordings:
     def archive_path(self, name: str, direction: Direction, started: dt.datetime) -> Path:
         return self.archive_dir / started.strftime("%Y/%m/%d") / f"{name}-{direction.value}.wav"
 
-    async def register(self, call_id: int, handle: RecordingHandle) -> None:
-        """Rows for a recording that has just started (sha256 empty until finalize)."""
+    async def register(self, call_id: int, handle: RecordingHandle, started_at: dt.datetime | None = None) -> None:
+        """Rows for a recording that has just started (sha256 empty until finalize). `started_at`: when the
+        tracks began; a re-registration (resync) keeps the first one."""
         async with self.db.begin() as s:
             existing = {r.direction: r for r in (await s.execute(
                 select(Recording).where(Recording.call_id == call_id))).scalars()}
             for direction, path in handle.paths.items():
                 row = existing.get(direction.value)
                 if row is None:
-                    s.add(Recording(call_id=call_id, direction=direction.value, path=str(path)))
+                    s.add(Recording(call_id=call_id, direction=direction.value, path=str(path),
+                                    started_at=started_at))
                 elif not row.sha256:
                     row.path = str(path)
+                    row.started_at = row.started_at or started_at
 
     async def finalize(self, call_id: int, handle: RecordingHandle) -> list[StoredRecording]:
         """Move the finished tracks into the archive, mix them, store sha256/duration/size."""

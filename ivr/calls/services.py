@@ -386,6 +386,7 @@ class CallService:
         await live.opened.wait()
         if not live.call_id or self.recordings is None:
             return
+        started = dt.datetime.now(dt.timezone.utc)  # the snoops record from the moment they are created
         try:
             live.recording = await live.channel.start_call_recording(f"call-{live.uid}")
         except ChannelHungUp:
@@ -397,7 +398,7 @@ class CallService:
             await self.journal.record(live, "recording_failed", {"error": str(exc)[:300]})
             return
         try:
-            await self.recordings.register(live.call_id, live.recording)
+            await self.recordings.register(live.call_id, live.recording, started)
         except Exception as exc:  # noqa: BLE001
             log.error("call %s: could not register its recording: %s", live.uid, exc)
 

@@ -345,6 +345,9 @@ class Recording(Base):
     duration_seconds: Mapped[float] = mapped_column(Float, default=0.0)
     size_bytes: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    # When the tracks began (the call's answer by the IVR): transcript times count from here, and QA needs
+    # them counted from the agent's answer (calls.answered_at). None: the tracks start at the agent's answer.
+    started_at: Mapped[dt.datetime | None]
     purged_at: Mapped[dt.datetime | None]
 
 

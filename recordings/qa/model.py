@@ -1,6 +1,7 @@
 """Plain data the scorer works on and produces: no database, no I/O, so a score can be recomputed anywhere.
 
-Transcript times are seconds from the moment the agent answered (the recordings start at the bridge).
+Transcript times are seconds from the moment the agent answered. The recordings start when the IVR answers;
+recordings/qa/store.py shifts the stored times by that offset and leaves out what was said before the answer.
 Timeline facts (ringing) are expressed on the same axis, so ringing shows up as negative times.
 """
 
@@ -75,6 +76,7 @@ class CallFacts:
     agent_id: str = ""  # 工号, expected in the greeting
     answer_ring_seconds: float | None = None  # ringing of the offer the agent answered
     ring_seconds_total: float = 0.0  # all offers' ringing: what the caller waited through
+    queue_wait_seconds: float = 0.0  # queue entry to the answer: the console's apology rule (ivr/acd/offers.py)
     hangup_side: str | None = None  # caller / agent / system / unknown
     talk_seconds: float | None = None  # answer to hang-up
     holds: tuple[tuple[float, float], ...] = ()  # hold intervals on the transcript axis

@@ -134,11 +134,15 @@ class ApologyParams(_Params):
 
 
 def apology(ctx: Context, spec: RuleSpec, p: ApologyParams) -> RuleResult:
-    waited = max(ctx.facts.ring_seconds_total, ctx.facts.answer_ring_seconds or 0.0)
+    # The console's rule (ivr/acd/offers.py): the caller's whole wait in the queue, not only the ringing,
+    # so the script that opened with 对不起 and the score agree.
+    f = ctx.facts
+    waited = max(f.ring_seconds_total, f.answer_ring_seconds or 0.0, f.queue_wait_seconds)
     limit = ctx.ring_limit
     if waited <= limit:
-        return _result(spec, True, applicable=False, detail=f"客户等待振铃 {waited:.1f} 秒，未超过三声，无需致歉")
-    ring_ev = Evidence("timeline", -round(waited, 2), 0.0, f"客户听振铃 {waited:.1f} 秒（超过 {limit:g} 秒）")
+        return _result(spec, True, applicable=False, detail=f"客户等待 {waited:.1f} 秒，未超过三声，无需致歉")
+    what = "听振铃" if waited == max(f.ring_seconds_total, f.answer_ring_seconds or 0.0) else "排队等待"
+    ring_ev = Evidence("timeline", -round(waited, 2), 0.0, f"客户{what} {waited:.1f} 秒（超过 {limit:g} 秒）")
     agent = ctx.speaker_segments("agent")
     start = agent[0].start if agent else 0.0
     track = ctx.track("agent", float("-inf"), start + p.within_seconds)

@@ -30,6 +30,7 @@ from ivr.settings import Settings
 from recordings.privacy import (AccessDenied, Viewer, exports_pii, log_access, mask_evidence, mask_phone,
                                 mask_text, mask_words, may_export, may_open_call, may_review, sees_pii)
 from recordings.qa.rubric import Rubric
+from recordings.qa.store import answer_offset
 from recordings.qa.text import DIGIT_CHARS, find_digits
 
 
@@ -270,6 +271,7 @@ class QaService:
             pks = {r.reviewer_pk for r in reviews if r.reviewer_pk is not None}
             reviewers = {a.id: a for a in (await s.execute(select(Agent).where(Agent.id.in_(pks)))).scalars()
                          } if pks else {}
+            offset = await answer_offset(s, call_id)
             await log_access(s, viewer, call_id=call_id, action="view_transcript")
         segments = [{"id": g.id, "speaker": g.speaker, "start": g.start_seconds, "end": g.end_seconds,
                      "text": mask_text(g.text) if mask else g.text, "confidence": g.confidence,
@@ -284,7 +286,9 @@ class QaService:
                   "ended_at": call.ended_at, "caller_number": number, "queue": call.queue_name,
                   "agent_id": agent.agent_id if agent else "", "agent_name": agent.name if agent else "",
                   "hangup_side": call.hangup_side.value if call.hangup_side else None,
-                  "ring_seconds_total": call.ring_seconds_total, "category": call.category},
+                  "ring_seconds_total": call.ring_seconds_total, "category": call.category,
+                  # evidence is timed from the agent's answer; the audio and the segments from its start
+                  "answer_offset": round(offset, 3)},
             recordings=[{"id": r.id, "direction": r.direction, "duration": r.duration_seconds, "sha256": r.sha256,
                          "size": r.size_bytes, "purged": r.purged_at is not None} for r in recs],
             segments=segments, score=item, rules=rules,

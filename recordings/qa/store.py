@@ -16,12 +16,13 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ivr.db import Database
-from ivr.db.models import (Agent, Call, CallEvent, JobStatus, Offer, QaScore, TranscriptionJob, TranscriptSegment,
-                           utcnow)
+from ivr.db.models import (Agent, Call, CallEvent, JobStatus, Offer, QaScore, Recording, TranscriptionJob,
+                           TranscriptSegment, utcnow)
 from ivr.settings import Settings
-from recordings.qa.model import CallFacts, QaResult, Segment
+from recordings.qa.model import CallFacts, QaResult, Segment, Word
 from recordings.qa.rubric import Rubric
 from recordings.qa.scorer import score
+from recordings.qa.text import join_words
 
 
 class RubricChanged(Exception):
@@ -66,14 +67,50 @@ async def load_call_facts(s: AsyncSession, call_id: int) -> CallFacts:
             holds.append((began, end if end is not None else began))
     return CallFacts(call_id=call_id, agent_id=agent_id, answer_ring_seconds=answer_ring,
                      ring_seconds_total=ring_total or 0.0,
+                     queue_wait_seconds=max(0.0, _seconds(call.queued_at, call.answered_at) or 0.0),
                      hangup_side=call.hangup_side.value if call.hangup_side is not None else None,
                      talk_seconds=_seconds(call.answered_at, call.ended_at), holds=tuple(holds))
 
 
-async def load_segments(s: AsyncSession, call_id: int) -> list[Segment]:
+async def answer_offset(s: AsyncSession, call_id: int) -> float:
+    """Seconds into the recording at which the agent answered: the tracks start when the IVR answers, QA
+    counts from the agent's answer. 0 when the recording began at the answer (or either time is unknown)."""
+    call = await s.get(Call, call_id)
+    if call is None or call.answered_at is None:
+        return 0.0
+    starts = (await s.execute(select(Recording.started_at).where(
+        Recording.call_id == call_id, Recording.direction.in_(("caller", "agent")),
+        Recording.started_at.is_not(None)))).scalars().all()
+    return max(0.0, (call.answered_at - min(starts)).total_seconds()) if starts else 0.0
+
+
+def from_answer(segment: Segment, offset: float) -> Segment | None:
+    """A recording-axis segment on the answer axis; None for speech that ended before the agent answered
+    (IVR prompts, the caller's menu answers, queue announcements: not the agent's conversation)."""
+    if offset <= 0:
+        return segment
+    if segment.end <= offset:
+        return None
+    if not segment.words and (segment.start + segment.end) / 2 < offset:
+        return None  # no word times to cut it by: mostly before the answer, so mostly not the agent's call
+    words = tuple(Word(w.word, w.start - offset, w.end - offset, w.conf) for w in segment.words if w.end > offset)
+    text = segment.text
+    if len(words) != len(segment.words):  # it straddles the answer: keep the words said after it
+        text = join_words([w.word for w in words])[0]
+        if not text:
+            return None
+    return Segment(segment.speaker, max(0.0, segment.start - offset), segment.end - offset, text, words,
+                   segment.confidence)
+
+
+async def load_segments(s: AsyncSession, call_id: int, *, offset: float = 0.0) -> list[Segment]:
+    """The stored transcript (times from the start of the recording); with `offset` (answer_offset), on the
+    answer axis and without what was said before the answer."""
     rows = (await s.execute(select(TranscriptSegment).where(TranscriptSegment.call_id == call_id)
                             .order_by(TranscriptSegment.start_seconds, TranscriptSegment.id))).scalars()
-    return [Segment.from_row(r.speaker, r.start_seconds, r.end_seconds, r.text, r.words, r.confidence) for r in rows]
+    segments = (from_answer(Segment.from_row(r.speaker, r.start_seconds, r.end_seconds, r.text, r.words,
+                                             r.confidence), offset) for r in rows)
+    return [g for g in segments if g is not None]
 
 
 async def replace_segments(s: AsyncSession, call_id: int, segments: list[Segment]) -> None:
@@ -108,7 +145,7 @@ async def save_score(s: AsyncSession, call_id: int, result: QaResult) -> QaScore
 async def compute_score(db: Database, call_id: int, rubric: Rubric, settings: Settings) -> QaResult:
     async with db.session() as s:
         facts = await load_call_facts(s, call_id)
-        segments = await load_segments(s, call_id)
+        segments = await load_segments(s, call_id, offset=await answer_offset(s, call_id))
     return await asyncio.to_thread(score, segments, facts, rubric, settings)
 
 

@@ -146,6 +146,11 @@ async def test_two_track_recording_has_audio_in_both_directions(live: Live) -> N
         rows = {r.direction: r for r in (await s.execute(
             select(Recording).where(Recording.call_id == started.call_id))).scalars()}
     assert set(rows) == {"caller", "agent", "mixed"}
+    call = await live.timeline.get(started.call_id)
+    assert call is not None
+    for track in ("caller", "agent"):  # QA lines the transcript up with the agent's answer from this
+        began = rows[track].started_at
+        assert began is not None and call.started_at <= began <= call.ended_at
     for row in rows.values():
         path = Path(row.path)
         assert row.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()

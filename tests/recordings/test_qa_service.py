@@ -169,7 +169,7 @@ async def test_export_csv_masks_unless_admin_and_logs(db: Database, world: World
     by_call = {int(r[0]): dict(zip(header, r)) for r in rows[1:]}
     late = by_call[world.calls["late"]]
     assert late["来电号码"] == "138****8000" and late["合格"] == "否"
-    assert "超过三声接听致歉" in late["未通过项"] and "客户听振铃 25.0 秒" in late["证据"]
+    assert "超过三声接听致歉" in late["未通过项"] and "客户排队等待 27.0 秒" in late["证据"]  # 2 s in the queue, then 25 s of ringing
     forbidden = by_call[world.calls["forbidden"]]
     assert forbidden["一票否决"] == "是" and "不归我管" in forbidden["证据"]
     admin_out = io.StringIO()

@@ -10,10 +10,11 @@ from sqlalchemy import func, select
 
 from ivr.calls.timeline import Timeline
 from ivr.db import Database
-from ivr.db.models import HangupSide, JobStatus, QaReview, QaScore, TranscriptionJob
+from ivr.db.models import Call, HangupSide, JobStatus, QaReview, QaScore, Recording, TranscriptionJob
 from ivr.settings import Settings
 from recordings.qa.rubric import Rubric, load_rubric
-from recordings.qa.store import RubricChanged, load_call_facts, rescore, score_call
+from recordings.qa.model import Segment, Word
+from recordings.qa.store import RubricChanged, answer_offset, from_answer, load_call_facts, rescore, score_call
 from tests.recordings.fixture_calls import load_fixture_calls
 from tests.recordings.helpers import finished_call, store_segments
 
@@ -99,3 +100,46 @@ async def test_rescore_since_a_date(db: Database, settings: Settings, rubric: Ru
         scored = sorted((await s.execute(select(QaScore.call_id))).scalars())
     assert scored == sorted([recent.call_id, silent.call_id])
     assert untranscribed.call_id not in scored and old.call_id not in scored
+
+
+async def test_scores_count_from_the_agents_answer_not_from_the_start_of_the_recording(
+        db: Database, settings: Settings, rubric: Rubric) -> None:
+    """Real calls are recorded from the IVR's answer: prompts, the caller's menu answers and the queue come
+    before the agent. QA must score the conversation on the answer axis and ignore what came before it,
+    exactly as for a recording that began at the answer."""
+    fx = FIXTURES["gas_arrears_standard"]
+    plain = await finished_call(db, caller="13800138001")
+    await store_segments(db, plain.call_id, fx.segments)
+    expected = await score_call(db, plain.call_id, rubric, settings)
+    assert expected.passed
+
+    call = await finished_call(db, caller="13800138002")
+    async with db.begin() as s:
+        row = await s.get(Call, call.call_id)
+        assert row is not None and row.answered_at is not None
+        started = row.started_at
+        offset = (row.answered_at - started).total_seconds()
+        for direction in ("caller", "agent", "mixed"):
+            s.add(Recording(call_id=call.call_id, direction=direction, path=f"/nowhere/{direction}.wav",
+                            sha256="0" * 64, started_at=started))
+    before = [Segment("agent", 0.5, 6.0, "您好，燃气集团24小时服务热线。通话可能会被录音。"),  # IVR prompt
+              Segment("caller", 8.0, 9.0, "人工服务"),  # the caller's spoken menu answer
+              Segment("agent", 10.0, offset + 0.3, "正在为您转接人工服务，请稍候")]  # ends just after the answer
+    shifted = [Segment(g.speaker, g.start + offset, g.end + offset, g.text) for g in fx.segments]
+    await store_segments(db, call.call_id, before + shifted)
+    async with db.session() as s:
+        assert await answer_offset(s, call.call_id) == pytest.approx(offset)
+        assert await answer_offset(s, plain.call_id) == 0.0  # no recording rows: the transcript is the talk
+    result = await score_call(db, call.call_id, rubric, settings)
+    assert result.results_json() == expected.results_json()
+    assert (result.total, result.passed) == (expected.total, expected.passed)
+
+
+def test_a_segment_straddling_the_answer_keeps_only_the_words_after_it() -> None:
+    words = (Word("请", 9.0, 9.5), Word("稍候", 9.6, 10.2), Word("您好", 10.4, 11.0))
+    g = Segment("agent", 9.0, 11.0, "请稍候您好", words)
+    cut = from_answer(g, 10.3)
+    assert cut is not None and cut.text == "您好" and [w.word for w in cut.words] == ["您好"]
+    assert (cut.start, cut.end) == (0.0, pytest.approx(0.7))
+    assert from_answer(g, 11.0) is None  # said entirely before the answer
+    assert from_answer(g, 0.0) is g

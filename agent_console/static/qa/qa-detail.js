@@ -156,9 +156,11 @@
       if (cfg.may_review && detail.score) points.append(...overrideForm(r));
       const ev = el("td", { class: "evidence" });
       for (const e of r.evidence || []) {
-        const b = el("button", { type: "button", class: "ev link", "data-start": String(e.start),
-          text: `[${clock(e.start)}] ${speaker(e.source)}：${e.text}` });
-        b.addEventListener("click", () => seek(e.start));
+        // Evidence counts from the agent's answer; the audio (and the transcript) from the recording's start.
+        const at = e.start + (detail.call.answer_offset || 0);
+        const b = el("button", { type: "button", class: "ev link", "data-start": String(at),
+          text: `[${clock(at)}] ${speaker(e.source)}：${e.text}` });
+        b.addEventListener("click", () => seek(at));
         ev.append(b);
       }
       body.append(el("tr", { "data-rule": r.id, "data-passed": passed ? "1" : "0" }, title, points, ev));
