@@ -97,6 +97,9 @@ def build_app(settings: Settings, *, telephony: bool = True) -> web.Application:
         app.cleanup_ctx.append(ari_ctx)
         app.cleanup_ctx.append(acd_ctx)
         app.cleanup_ctx.append(_agi_ctx)
+        from ivr.calls.fallback_messages import fallback_sweeper_ctx
+
+        app.cleanup_ctx.append(fallback_sweeper_ctx)  # messages left while we were down -> callback orders
     else:
         app.cleanup_ctx.append(acd_ctx)
     setup_console(app)

@@ -430,7 +430,7 @@ def extensions_conf(settings: Settings, layout: Layout) -> str:
         "Playback(${HOTLINE_PROMPTS}/fallback/message)",  # ours when the prompts are installed
         'ExecIf($["${PLAYBACKSTATUS}" != "SUCCESS"]?Playback(vm-intro))',
         f"Set(HOTLINE_MESSAGE={msg}.wav)",
-        # The sidecar is what a sweeper turns into a callback work order when our service was down. Not
+        # The sidecar is what the sweeper (ivr/calls/fallback_messages.py) turns into a callback work order. Not
         # FILE(): Asterisk blocks that "dangerous" function on a channel that has been in Stasis or AGI.
         # Every value is FILTERed to a shell-inert charset (no spaces, quotes, globs, ';', '$').
         # "--/" in a FILTER is the range '-'..'/' (a bare '-' cannot be listed) and must come first: after

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import array
 import asyncio
+import datetime as dt
 import hashlib
 import math
 import secrets
@@ -23,11 +24,12 @@ from ivr.ari import events as ev
 from ivr.ari.client import AriClient, AriNotFound
 from ivr.ari.models import Channel as ChannelModel
 from ivr.asterisk.instance import AsteriskInstance
+from ivr.calls.fallback_messages import FallbackSweeper
 from ivr.calls.handler import AgentLegContext, CallContext
 from ivr.calls.notifier import CallNotice
 from ivr.channel import Channel
 from ivr.db import Database
-from ivr.db.models import Call, HangupSide, Recording
+from ivr.db.models import Call, HangupSide, Recording, WorkOrder, WorkOrderType
 from ivr.settings import Settings
 from tests.ari.conftest import Gate, Harness, guard, until
 from tests.plugins.asterisk import settings_for_asterisk
@@ -258,7 +260,8 @@ async def test_crash_and_restart_sends_the_waiting_caller_to_the_fallback(live: 
 
 async def test_with_our_service_down_stasis_fails_over_to_the_fallback(live: Live) -> None:
     # No engine: nobody holds the app's websocket.
-    phone = await live.client.originate("Local/inbound@hotline-test", context="hotline-test", extension="wait")
+    phone = await live.client.originate("Local/inbound@hotline-test", context="hotline-test", extension="wait",
+                                        caller_id="Tester <13900139077>")
     live.phones.append(phone.id)
     caller_half = phone.name.replace(";1", ";2")
 
@@ -273,6 +276,26 @@ async def test_with_our_service_down_stasis_fails_over_to_the_fallback(live: Liv
             await asyncio.sleep(0.05)
 
     await guard(wait(), "the caller in [hotline-fallback]")
-    assert HangupSide.UNKNOWN  # no row can exist: our service never saw the call
-    async with live.db.session() as s:
+    async with live.db.session() as s:  # our service never saw the call
         assert (await s.execute(select(func.count()).select_from(Call))).scalar_one() == 0
+    # The fallback queue has nobody (2 s in tests), then the message: its sidecar names the call.
+    found: list[Path] = []
+
+    async def sidecar() -> None:
+        while not found:
+            found.extend(live.asterisk.recordings_dir_host.glob("fallback-*.txt"))
+            await asyncio.sleep(0.05)
+
+    await guard(sidecar(), "the fallback message's sidecar")
+    uniqueid = found[0].name.removeprefix("fallback-").removesuffix(".txt")
+    await live.hang_up_phone(phone.id)  # hanging up is how most callers end their message
+    sweeper = FallbackSweeper(live.db, live.asterisk.recordings_dir_host,
+                              message_seconds=live.settings.asterisk.fallback_message_seconds)
+    report = await sweeper.sweep(dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=1))
+    assert len(report.orders) == 1 and not found[0].exists()
+    async with live.db.session() as s:
+        call = (await s.execute(select(Call))).scalar_one()
+        order = (await s.execute(select(WorkOrder))).scalar_one()
+    assert (call.channel_id, call.protocol, call.caller_number) == (uniqueid, "dialplan", "13900139077")
+    assert order.call_id == call.id and order.type is WorkOrderType.CALLBACK_REQUEST
+    assert order.contact_phone == "13900139077" and order.callback_due_at is not None
