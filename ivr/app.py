@@ -9,7 +9,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from typing import AsyncIterator
+from pathlib import Path
+from typing import AsyncIterator, Callable
 
 from aiohttp import web
 
@@ -40,23 +41,24 @@ async def database_ctx(app: web.Application) -> AsyncIterator[None]:
         await db.dispose()
 
 
-def _asterisk_recording_dir(settings: Settings) -> str | None:
-    """Where MixMonitor (AGI calls) writes, as Asterisk sees it. Blocking; None when no Asterisk is set up."""
+def _asterisk_recording_dir(settings: Settings) -> tuple[str, Callable[[str], Path]] | None:
+    """Where MixMonitor (AGI calls) writes, as Asterisk sees it, and the map from Asterisk's paths to this
+    host's. Blocking; None when no Asterisk is set up."""
     from ivr.asterisk.service import instance_for
 
     try:
         instance = instance_for(settings)
-        return str(instance.asterisk_path(instance.recordings_dir_host))
+        return str(instance.asterisk_path(instance.recordings_dir_host)), instance.host_path
     except Exception as exc:  # noqa: BLE001 - the AGI server still serves lookups and flows without recording
-        log.warning("AGI recordings go to Asterisk's default spool: %s", exc)
+        log.warning("AGI calls are not recorded (no Asterisk set up here): %s", exc)
         return None
 
 
 async def _agi_ctx(app: web.Application) -> AsyncIterator[None]:
     from ivr.agi.ctx import agi_server_ctx
 
-    rec_dir = await asyncio.to_thread(_asterisk_recording_dir, app[keys.SETTINGS])
-    ctx = agi_server_ctx(recording_dir=rec_dir) if rec_dir else agi_server_ctx()
+    found = await asyncio.to_thread(_asterisk_recording_dir, app[keys.SETTINGS])
+    ctx = agi_server_ctx(recording_dir=found[0], host_path=found[1]) if found else agi_server_ctx()
     async for _ in ctx(app):
         yield
 

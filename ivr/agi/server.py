@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import datetime as dt
 import logging
-from typing import Self
+from pathlib import Path
+from typing import Callable, Self
 
 from sqlalchemy import select
 
@@ -29,8 +31,9 @@ from ivr.agi.hangup import HangupHandler
 from ivr.agi.lookup import LookupHandler
 from ivr.agi.parser import AgiEnvironment, Route, parse_route
 from ivr.agi.queue import QUEUE_CONTEXT, QueueRequestLike, hand_to_app_queue, queue_request_of, queue_variables
+from ivr.calls.recording import CallRecordings
 from ivr.calls.timeline import Timeline
-from ivr.channel import ChannelError, ChannelGone, ChannelHungUp
+from ivr.channel import ChannelError, ChannelGone, ChannelHungUp, RecordingHandle
 from ivr.db import Database
 from ivr.db.models import CallState, Customer, HangupSide, Queue, utcnow
 from ivr.settings import AgiSettings
@@ -42,11 +45,16 @@ class AgiServer:
     def __init__(self, settings: AgiSettings, *, db: Database | None = None, flow_runner: FlowRunner | None = None,
                  recording_dir: str = DEFAULT_RECORDING_DIR, session_timeout: float = 4 * 3600,
                  env_timeout: float = 10.0, db_timeout: float = 3.0, cleanup_timeout: float = 2.0,
-                 max_sessions: int = 1000, pyst_workers: int = 8) -> None:
+                 max_sessions: int = 1000, pyst_workers: int = 8, recordings: CallRecordings | None = None,
+                 host_path: Callable[[str], Path] = Path) -> None:
         self.settings = settings
         self.db = db
         self.flow_runner = flow_runner
         self.recording_dir = recording_dir
+        # Flow calls are recorded (MixMonitor r()/t(): both tracks) when given; host_path maps the paths
+        # Asterisk writes to this host's view (the sandbox's root). finalize_pending completes the files.
+        self.recordings = recordings
+        self.host_path = host_path
         self.session_timeout = session_timeout
         self.env_timeout = env_timeout
         self.db_timeout = db_timeout
@@ -219,6 +227,7 @@ class AgiServer:
             return
         call_id = await self._open_call(env, route.name)
         channel = AgiChannel(conn, env, recording_dir=self.recording_dir, variables=route.params)
+        await self._record(call_id, channel)
         context = FlowContext(call_id=call_id, params=route.params, args=tuple(env.args),
                               dialplan=(env.get("agi_context"), env.get("agi_extension"), env.get("agi_priority")))
         try:
@@ -304,6 +313,24 @@ class AgiServer:
                 await conn.execute("SET VARIABLE", CONTINUE_VARIABLE, "fallback")
         except (ChannelError, AgiProtocolError, TimeoutError) as exc:
             log.info("agi %s: could not set fallback (%s): %s", env.uniqueid, reason, exc)
+
+    async def _record(self, call_id: int | None, channel: AgiChannel) -> None:
+        """Both tracks from the start of the flow until the caller hangs up (also through app_queue and the
+        agent). A failure here costs the recording, never the call."""
+        if self.recordings is None or call_id is None:
+            return
+        started = dt.datetime.now(dt.timezone.utc)
+        try:
+            call = await Timeline(self.recordings.db).get(call_id)
+            if call is None:
+                return
+            handle = await channel.start_call_recording(f"call-{call.uid}")
+            on_host = RecordingHandle(handle.name, {d: str(self.host_path(p)) for d, p in handle.paths.items()})
+            await self.recordings.register(call_id, on_host, started)
+        except (ChannelHungUp, ChannelGone):
+            raise
+        except Exception as exc:  # noqa: BLE001
+            log.warning("agi call %s: two-track recording did not start: %s: %s", call_id, type(exc).__name__, exc)
 
     async def _open_call(self, env: AgiEnvironment, flow: str) -> int | None:
         if self.db is None:

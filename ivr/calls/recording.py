@@ -152,12 +152,16 @@ class CallRecordings:
                 row.duration_seconds = rec.duration_seconds
                 row.size_bytes = rec.size_bytes
 
-    async def pending(self, exclude_calls: Collection[int] = ()) -> dict[int, RecordingHandle]:
-        """Recordings of ended calls whose files were never finalized (we were down when they ended)."""
+    async def pending(self, exclude_calls: Collection[int] = (), *,
+                      ended_before: dt.datetime | None = None) -> dict[int, RecordingHandle]:
+        """Recordings of ended calls whose files were never finalized (we were down when they ended; or AGI
+        calls, whose MixMonitor closes its files as the channel goes: `ended_before` leaves it that time)."""
+        q = (select(Recording, Call).join(Call, Call.id == Recording.call_id)
+             .where(Recording.sha256 == "", Call.ended_at.is_not(None)))
+        if ended_before is not None:
+            q = q.where(Call.ended_at < ended_before)
         async with self.db.session() as s:
-            rows = (await s.execute(
-                select(Recording, Call).join(Call, Call.id == Recording.call_id)
-                .where(Recording.sha256 == "", Call.ended_at.is_not(None)))).all()
+            rows = (await s.execute(q)).all()
         out: dict[int, dict[Direction, str]] = {}
         names: dict[int, str] = {}
         for rec, call in rows:
@@ -167,9 +171,10 @@ class CallRecordings:
             names[call.id] = f"call-{call.uid}"
         return {cid: RecordingHandle(name=names[cid], paths=paths) for cid, paths in out.items()}
 
-    async def finalize_pending(self, exclude_calls: Collection[int] = ()) -> int:
+    async def finalize_pending(self, exclude_calls: Collection[int] = (), *,
+                               ended_before: dt.datetime | None = None) -> int:
         done = 0
-        for call_id, handle in (await self.pending(exclude_calls)).items():
+        for call_id, handle in (await self.pending(exclude_calls, ended_before=ended_before)).items():
             try:
                 await self.finalize(call_id, handle)
                 done += 1

@@ -17,15 +17,17 @@ from typing import Any, TypeVar
 
 import aiohttp
 import pytest
+from sqlalchemy import select
 
 from ivr.agi.flow import FlowContext, FlowTable
 from ivr.agi.server import AgiServer
 from ivr.asterisk.instance import AsteriskInstance
 from ivr.asterisk.ports import PortAllocator
+from ivr.calls.recording import CallRecordings
 from ivr.calls.timeline import Timeline
 from ivr.channel import Channel, ChannelHungUp, DigitsResult, Direction
 from ivr.db import Database
-from ivr.db.models import Agent, Call, CallState, HangupSide, Queue
+from ivr.db.models import Agent, Call, CallState, HangupSide, JobStatus, Queue, Recording, TranscriptionJob
 from ivr.engine import FlowResult, Outcome, QueueRequest
 from tests.agi.test_lookup import seed
 from tests.plugins.asterisk import ari_headers, start_sipp
@@ -347,3 +349,51 @@ async def test_agent_who_hangs_up_first_is_recorded_as_the_agent(
     hangup = next(e for e in events if e.kind == "agi_hangup")
     assert hangup.data["member"] == "PJSIP/agent-1001" and hangup.data["source"].startswith("PJSIP/agent-1001-")
     assert member in (None, "PJSIP/agent-1001")
+
+
+async def test_flow_calls_are_recorded_on_two_tracks(asterisk: AsteriskInstance, ari: Ari, sqlite_db: Database,
+                                                     tmp_path: Path) -> None:
+    """An AGI flow call gets both tracks from the flow's start (MixMonitor r()/t()); once the call is over the
+    files are archived, mixed, hashed and queued for transcription, as for ARI calls."""
+    seen: dict[str, Any] = {}
+
+    async def flow(channel: Channel, context: FlowContext) -> None:
+        await channel.answer()
+        seen["call_id"] = context.call_id
+        await channel.play(["sound:hello-world"])  # what the caller hears: the agent track
+        await channel.collect_digits(max_digits=1, first_timeout=60)  # until the caller hangs up
+
+    recordings = CallRecordings(sqlite_db, tmp_path / "archive")
+    async with server_for(asterisk, db=sqlite_db, flow_runner=FlowTable({"agitest": flow}), recordings=recordings,
+                          host_path=asterisk.host_path) as server:
+        one, two = await ari.originate("Local/agitest@hotline-agi", "hotline-test", "play")  # demo-congrats
+        await eventually(lambda: _rows(sqlite_db), "the recording rows registered at the flow's start")
+        await asyncio.sleep(4)  # the phone talks meanwhile: that is the caller track
+        await ari.hangup(one)
+        await wait_sessions(server, 1)
+    call = await ended_call(sqlite_db, two)
+    assert call.id == seen["call_id"]
+
+    async def gone() -> bool:
+        return (await ari.call("GET", f"/channels/{two}"))[0] == 404
+    await eventually(gone, "the AGI channel destroyed (MixMonitor closes its files then)")
+
+    async def finished() -> list[Recording] | None:
+        await recordings.finalize_pending()
+        rows = await _rows(sqlite_db)
+        return rows if rows and all(r.sha256 for r in rows) and len(rows) == 3 else None
+    rows = {r.direction: r for r in await eventually(finished, "the recordings finalized")}
+    assert set(rows) == {"caller", "agent", "mixed"}
+    assert rows["caller"].started_at is not None and rows["caller"].started_at <= call.ended_at
+    for direction, row in rows.items():
+        path = Path(row.path)
+        assert path.is_file() and path.is_relative_to(tmp_path / "archive"), direction
+        assert row.duration_seconds > 2.0 and row.size_bytes == path.stat().st_size, direction
+    async with sqlite_db.session() as s:
+        job = (await s.execute(select(TranscriptionJob).where(TranscriptionJob.call_id == call.id))).scalar_one()
+    assert job.status == JobStatus.PENDING
+
+
+async def _rows(db: Database) -> list[Recording]:
+    async with db.session() as s:
+        return list((await s.execute(select(Recording))).scalars())
