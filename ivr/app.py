@@ -112,15 +112,17 @@ def build_app(settings: Settings, *, telephony: bool = True) -> web.Application:
 async def serve(settings: Settings) -> None:
     app = build_app(settings)
     runner = web.AppRunner(app, handle_signals=False)
-    await runner.setup()
-    site = web.TCPSite(runner, settings.console.host, settings.console.port)
-    await site.start()
-    log.info("console on http://%s:%d/", settings.console.host, settings.console.port)
+    # Before start-up: a stop asked for while we start (resyncing live calls) still stops gracefully, handing
+    # those calls to the dialplan fallback, instead of killing the process half-way.
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     try:
+        await runner.setup()
+        site = web.TCPSite(runner, settings.console.host, settings.console.port)
+        await site.start()
+        log.info("console on http://%s:%d/", settings.console.host, settings.console.port)
         await stop.wait()
     finally:
         await runner.cleanup()
