@@ -112,12 +112,23 @@ async def read_facts(conn: AgiConnection, env: AgiEnvironment) -> HangupFacts:
                        message=values["HOTLINE_MESSAGE"])
 
 
+# What the AGI flow session writes when it sees the hang-up: AGI's HANGUP notice carries no cause.
+SESSION_HANGUP_CAUSE = "hangup"
+
+
 async def close_from_hangup(db: Database, uniqueid: str, facts: HangupFacts) -> int | None:
-    """Close the call row of this channel with the side and cause; the row's id, or None if nothing to close."""
+    """Close the call row of this channel with the side and cause; the row's id, or None if nothing to close.
+    A row the flow session already closed gets the real Q.850 cause it could not know."""
     timeline = Timeline(db)
     call = await timeline.by_channel(uniqueid)
-    if call is None or call.ended_at is not None:
-        return None  # not ours, or already closed by the flow session / ARI
+    if call is None:
+        return None  # not ours
+    if call.ended_at is not None:
+        if call.protocol != "agi" or call.hangup_cause != SESSION_HANGUP_CAUSE or not facts.cause:
+            return None  # closed by ARI, or already with its cause
+        await timeline.update(call.id, hangup_cause=facts.cause_text)
+        await timeline.add_event(call.id, "agi_hangup", _event(facts))
+        return call.id
     fields: dict[str, object] = {}
     if facts.answered and facts.agent_endpoint and call.agent_pk is None:
         async with db.session() as s:
@@ -127,10 +138,7 @@ async def close_from_hangup(db: Database, uniqueid: str, facts: HangupFacts) -> 
             fields["agent_pk"] = agent_pk
     if fields:
         await timeline.update(call.id, **fields)
-    await timeline.add_event(call.id, "agi_hangup", {
-        "side": facts.side.value, "source": facts.source[:128], "cause": facts.cause[:16],
-        "member": facts.member[:128], "dial_status": facts.dial_status[:32], "queue_status": facts.queue_status[:32],
-        "fallback_reason": facts.fallback_reason[:64], "message": facts.message[:256]})
+    await timeline.add_event(call.id, "agi_hangup", _event(facts))
     closed = await timeline.close_call(call.id, side=facts.side, cause=facts.cause_text,
                                        outcome="answered" if facts.answered else None)
     return call.id if closed else None
@@ -153,3 +161,9 @@ class HangupHandler:
                         exc or "timed out")
             return facts, None
         return facts, call_id
+
+
+def _event(facts: HangupFacts) -> dict[str, str]:
+    return {"side": facts.side.value, "source": facts.source[:128], "cause": facts.cause[:16],
+            "member": facts.member[:128], "dial_status": facts.dial_status[:32], "queue_status": facts.queue_status[:32],
+            "fallback_reason": facts.fallback_reason[:64], "message": facts.message[:256]}

@@ -27,7 +27,7 @@ from ivr.agi.channel import CONTINUE_VARIABLE, DEFAULT_RECORDING_DIR, AgiChannel
 from ivr.agi.connection import AgiConnection
 from ivr.agi.errors import AgiProtocolError
 from ivr.agi.flow import FlowContext, FlowRunner
-from ivr.agi.hangup import HangupHandler
+from ivr.agi.hangup import SESSION_HANGUP_CAUSE, HangupHandler
 from ivr.agi.lookup import LookupHandler
 from ivr.agi.parser import AgiEnvironment, Route, parse_route
 from ivr.agi.queue import QUEUE_CONTEXT, QueueRequestLike, hand_to_app_queue, queue_request_of, queue_variables
@@ -363,6 +363,6 @@ class AgiServer:
         side = HangupSide.SYSTEM if channel.hung_up_by_us else HangupSide.CALLER
         try:
             async with asyncio.timeout(self.db_timeout):
-                await Timeline(self.db).close_call(call_id, side=side, cause="hangup")
+                await Timeline(self.db).close_call(call_id, side=side, cause=SESSION_HANGUP_CAUSE)
         except Exception as exc:
             log.warning("call %s: could not record the hang-up: %s: %s", call_id, type(exc).__name__, exc)

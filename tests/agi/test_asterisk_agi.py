@@ -190,11 +190,15 @@ async def test_caller_hang_up_mid_command_is_seen_and_recorded(asterisk: Asteris
 
     async with server_for(asterisk, db=sqlite_db, flow_runner=FlowTable({"agitest": flow})) as server:
         _one, two = await ari.originate("Local/agitest@hotline-agi", "hotline-test", "wait-2")
-        await wait_sessions(server, 1)
+        await wait_sessions(server, 2)  # the flow, then the hangup handler's agi://.../hangup
     assert isinstance(seen["hung_up"], ChannelHungUp)
     call = await Timeline(sqlite_db).get(seen["call_id"])
     assert call is not None and call.channel_id == two and call.protocol == "agi"
     assert call.ended_at is not None and call.hangup_side == HangupSide.CALLER
+    # The flow session closed the row on AGI's HANGUP (no cause there); the hangup handler adds the real one.
+    assert call.hangup_cause == "Normal Clearing"
+    events = await Timeline(sqlite_db).events(call.id)
+    assert [e.data["cause"] for e in events if e.kind == "agi_hangup"] == ["16"]
 
 
 async def test_failing_flow_continues_in_the_dialplan_fallback(asterisk: AsteriskInstance, ari: Ari) -> None:
