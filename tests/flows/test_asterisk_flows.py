@@ -8,13 +8,16 @@ the middle of the menu prompt it answers, well clear of the non-interruptible pr
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import secrets
 import shutil
 import wave
 from pathlib import Path
 from typing import Any, AsyncIterator
 
+import aiohttp
 import pytest
+from sqlalchemy import select
 
 from call_flows.loader import load_flow
 from call_flows.prompts import build, synthesize
@@ -31,11 +34,12 @@ from ivr.calls.notifier import CallNotifier
 from ivr.calls.timeline import Timeline
 from ivr.channel import Channel
 from ivr.db import Database
+from ivr.db.models import Call
 from ivr.engine import FlowEngine, FlowResult, Outcome
 from ivr.settings import Settings, load_settings
 from ivr.speech import Recognizer
-from tests.flows.conftest import GAS, WATER
-from tests.plugins.asterisk import settings_for_asterisk
+from tests.flows.conftest import GAS, WATER, add_customer, add_outage
+from tests.plugins.asterisk import ari_headers, settings_for_asterisk
 from tests.plugins.database import run_isolated
 
 pytestmark = pytest.mark.asterisk
@@ -239,3 +243,59 @@ async def test_survey_key_is_stored_as_the_calls_satisfaction(
     events = await line.timeline.events(call_id)
     assert [e.data for e in events if e.kind == "ivr.survey"] == [{"node": "survey", "satisfaction": 4}]
     assert [e.data["digit"] for e in events if e.kind == "dtmf"] == ["4"]
+
+
+async def test_registered_special_care_caller_hears_the_outage_then_reaches_the_repair_skill(
+        line_factory: object, line_db: Database, flow_sounds: Path) -> None:
+    """A registered 老弱病残 customer in an area with a planned outage: the outage is announced before the
+    menu, the call gets the special-care priority, and 2 (repair) then 1 (meter) reach the repair skill.
+    The keys are sent when the timeline shows the menu listening, not on a guessed clock."""
+    number = caller_number()
+    customer = await add_customer(line_db, name="张伟", phone=number, special_care=True)
+    outage = await add_outage(line_db, starts=dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=2))
+    line: Line = await line_factory(load_flow(GAS))  # type: ignore[operator]
+    # The caller's phone is the ;1 half, held in a Stasis app of the test's own so that ARI can press its
+    # keys (POST /channels/{id}/dtmf only works in Stasis): they reach our ;2 half as DTMF.
+    async with aiohttp.ClientSession(headers=ari_headers(line.asterisk)) as http, http.ws_connect(
+            line.asterisk.ari_url.replace("http", "ws", 1) + "/ari/events?app=test-phone"):
+        phone = await line.ari.client.originate("Local/inbound@hotline-test", app="test-phone",
+                                                caller_id=f"Tester <{number}>")
+        try:
+            await _reach(line, number, "main_menu")
+            await line.ari.client.send_dtmf(phone.id, "2")
+            await _reach(line, number, "repair_menu")
+            await line.ari.client.send_dtmf(phone.id, "1")
+            async with asyncio.timeout(60):  # a guard against a hang, not a speed assertion
+                call_id, result = await line.results.get()
+        finally:
+            try:
+                await line.ari.client.hangup(phone.id)
+            except AriNotFound:
+                pass
+    assert result.path == ("welcome", "identify", "area_outages", "care_check", "care_priority", "main_menu",
+                           "repair_menu", "repair_meter", "repair_queue")
+    assert result.outcome is Outcome.QUEUE and result.queue is not None
+    assert (result.queue.queue, result.queue.skill, result.queue.priority) == ("repair", "repair",
+                                                                             Priority.SPECIAL_CARE)
+    assert result.queue.customer_id == customer and "outage_in_area" in result.queue.flags
+    events = await line.timeline.events(call_id)
+    assert [e.data["outages"] for e in events if e.kind == "ivr.outage"] == [[outage]]
+    menu_at = next(i for i, e in enumerate(events) if e.kind == "ivr.node" and e.data["node"] == "main_menu")
+    assert [e.kind for e in events].index("ivr.outage") < menu_at  # announced before the menu
+    assert [e.data["digit"] for e in events if e.kind == "dtmf"] == ["2", "1"]
+    call = await line.timeline.get(call_id)
+    assert call is not None and (call.queue_name, call.skill, call.priority) == ("repair", "repair", 10)
+
+
+async def _reach(line: Line, number: str, node: str) -> None:
+    """Until the caller's flow has entered `node`, then a second into its prompt (which a key interrupts)."""
+    async def there() -> bool:
+        async with line.timeline.db.session() as s:
+            call = (await s.execute(select(Call).where(Call.caller_number == number))).scalar_one_or_none()
+        return call is not None and any(e.kind == "ivr.node" and e.data["node"] == node
+                                        for e in await line.timeline.events(call.id))
+
+    async with asyncio.timeout(120):  # the outage read-out and the prompts; a guard, not a speed check
+        while not await there():
+            await asyncio.sleep(0.1)
+    await asyncio.sleep(1.0)
