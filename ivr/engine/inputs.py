@@ -99,7 +99,7 @@ async def listen(eng: "FlowEngine", ctx: CallContext, nid: str, phrases: Sequenc
 async def _choice(eng: "FlowEngine", ctx: CallContext, nid: str, prompt: list[str], timeout: float,
                   phrases: Sequence[str] | None) -> Reply:
     ch = ctx.channel
-    if not phrases or eng.recognizer is None or not ctx.speech_ok:
+    if phrases is None or eng.recognizer is None or not ctx.speech_ok:
         r = await ch.collect_digits(max_digits=1, first_timeout=timeout, inter_timeout=timeout, terminators="",
                                     prompt=prompt)
         return Reply("key", r.digits) if r.digits else Reply("timeout")
@@ -111,7 +111,12 @@ async def _choice(eng: "FlowEngine", ctx: CallContext, nid: str, prompt: list[st
 
 async def menu(eng: "FlowEngine", ctx: CallContext, nid: str, node: MenuNode) -> str:
     flow = ctx.flow
-    phrases = [w for opt in node.options for w in opt.say] if speech_on(flow, node) else []
+    # A speech menu listens even when its options have no words: for the flow's emergency keywords, which
+    # count anywhere the caller may speak (漏气 said at a "press 1 to retry" menu must still be heard).
+    em = flow.header.emergency
+    phrases: list[str] | None = [w for opt in node.options for w in opt.say] if speech_on(flow, node) else None
+    if phrases is not None and not phrases and not (em and em.keywords):
+        phrases = None
     prompt = eng.prompts(ctx, node.prompt)
     timeout = _setting(ctx, node, "timeout")
     for attempt in range(1, _setting(ctx, node, "retries") + 2):

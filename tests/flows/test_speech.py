@@ -214,6 +214,20 @@ async def test_speech_menu_then_emergency_word_in_the_next_menu(db: Database, tm
 
 
 @pytest.mark.vosk
+async def test_a_keys_only_menu_still_hears_the_emergency_word(db: Database, tmp_path: Path,
+                                                               ko_recognizer: Recognizer) -> None:
+    """Options without words (a "press 1 to retry" menu) take keys, but the caller may still shout the
+    emergency word there: the menu listens with a grammar of the emergency keywords alone."""
+    text = SPEECH_FLOW.replace("      - {key: 1, say: [다시], goto: first}", "      - {key: 1, goto: first}")
+    flow = flow_from(tmp_path, text)
+    run = await run_flow(db, flow, "say:안내,say:화재", tmp_path, recognizer=ko_recognizer, voice="ko")
+    assert run.result.path == ("first", "second", "fire", "fire_queue")
+    assert run.data("ivr.emergency") == [{"node": "second", "keyword": "화재"}]
+    keys = await run_flow(db, flow, "say:안내,1,2", tmp_path / "keys", recognizer=ko_recognizer, voice="ko")
+    assert keys.result.path == ("first", "second", "first", "bye")  # and keys work there as before
+
+
+@pytest.mark.vosk
 async def test_keys_are_always_accepted_while_listening(db: Database, tmp_path: Path,
                                                         ko_recognizer: Recognizer) -> None:
     flow = flow_from(tmp_path, SPEECH_FLOW)
