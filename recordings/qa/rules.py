@@ -315,6 +315,13 @@ def silence(ctx: Context, spec: RuleSpec, p: SilenceParams) -> RuleResult:
         why = f"静音 {length:.1f} 秒" + (f"（请稍等后超过 {p.max_hold_seconds:g} 秒）" if held or announced
                                        else "，未告知客户稍等")
         bad.append(Evidence("timeline", round(g0, 2), round(g1, 2), why))
+    # A hold on the timeline is judged by its own length: hold music or a recorded announcement that the
+    # recogniser turns into words would otherwise hide it among "speech".
+    for h0, h1 in ctx.facts.holds:
+        if h1 - h0 > p.max_hold_seconds and not any(e.start <= h0 + 1.0 and e.end >= h1 - 1.0 for e in bad):
+            bad.append(Evidence("timeline", round(h0, 2), round(h1, 2),
+                                f"保持通话 {h1 - h0:.1f} 秒（超过 {p.max_hold_seconds:g} 秒）"))
+    bad.sort(key=lambda e: e.start)
     if not bad:
         return _result(spec, True, detail="无超长静音")
     return _result(spec, False, detail=f"超长静音 {len(bad)} 处", evidence=bad)
