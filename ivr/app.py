@@ -104,6 +104,9 @@ def build_app(settings: Settings, *, telephony: bool = True) -> web.Application:
         app.cleanup_ctx.append(fallback_sweeper_ctx)  # messages left while we were down -> callback orders
     else:
         app.cleanup_ctx.append(acd_ctx)
+    from recordings.retention import retention_ctx
+
+    app.cleanup_ctx.append(retention_ctx)  # recordings and transcripts past [recordings] retention_days
     setup_console(app)
     app.router.add_get("/healthz", health)
     return app

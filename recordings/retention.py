@@ -12,15 +12,21 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, AsyncIterator, Callable
 
 from sqlalchemy import delete, func, or_, select
 
 from ivr.db import Database
 from ivr.db.models import Call, PurgeLog, QaScore, Recording, TranscriptSegment, utcnow
 from ivr.settings import Settings
+
+if TYPE_CHECKING:
+    from aiohttp import web
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -121,3 +127,35 @@ def _scrub(results: list[object]) -> list[object]:
         else:
             out.append(r)
     return out
+
+
+PURGE_EVERY = 6 * 3600.0  # the period is in days: a few passes a day keep within it by hours
+PURGE_FIRST_AFTER = 60.0  # not in the middle of start-up and resync
+
+
+async def retention_ctx(app: "web.Application") -> AsyncIterator[None]:
+    """The service applies the retention period by itself (`hotline recordings purge` does the same by hand);
+    each purge is in purge_log."""
+    from ivr import keys
+
+    db, settings = app[keys.DB], app[keys.SETTINGS]
+
+    async def loop() -> None:
+        await asyncio.sleep(PURGE_FIRST_AFTER)
+        while True:
+            try:
+                report = await purge(db, settings)
+                if report.calls or report.errors:
+                    log.info("retention: %d call(s) past %d days purged (%d file(s) deleted), %d error(s)",
+                             report.calls, settings.recordings.retention_days, report.files_deleted,
+                             len(report.errors))
+            except Exception:  # noqa: BLE001 - a dead database now; the next pass purges what is due
+                log.exception("retention purge failed; next pass in %.0f h", PURGE_EVERY / 3600)
+            await asyncio.sleep(PURGE_EVERY)
+
+    task = asyncio.create_task(loop(), name="retention")
+    try:
+        yield
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)

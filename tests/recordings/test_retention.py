@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from pathlib import Path
+
+import pytest
 
 from sqlalchemy import func, select
 
@@ -85,3 +88,29 @@ async def test_retention_period_is_configurable(db: Database, settings: Settings
     as_of = dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=5)
     assert (await purge(db, short, now=as_of)).calls == 0
     assert await counts(db, later) == (3, len(SEGMENTS), 0)
+
+
+async def test_the_service_purges_by_itself(db: Database, settings: Settings, rubric: Rubric, tmp_path: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """build_app runs the retention purge: an operator who never set up cron still keeps to the period."""
+    from aiohttp import web
+
+    from ivr import keys
+    from ivr.app import build_app
+    from recordings import retention
+
+    assert retention.retention_ctx in build_app(settings, telephony=False).cleanup_ctx
+    old = await make(db, settings, rubric, tmp_path, "old", 400)
+    monkeypatch.setattr(retention, "PURGE_FIRST_AFTER", 0.0)
+    app = web.Application()
+    app[keys.DB], app[keys.SETTINGS] = db, settings
+    app.cleanup_ctx.append(retention.retention_ctx)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    try:
+        async with asyncio.timeout(30):  # a guard against a hang, not a speed assertion
+            while (await counts(db, old))[0]:
+                await asyncio.sleep(0.05)
+    finally:
+        await runner.cleanup()
+    assert await counts(db, old) == (0, 0, 5)
