@@ -60,11 +60,25 @@ def _rubric(args: argparse.Namespace) -> Any:
 # --- transcribe ----------------------------------------------------------------------------------------
 
 
+def _track(arg: str, default: str | None) -> tuple[Path, str]:
+    """FILE, caller=FILE or agent=FILE: the speaker given, else the archive's -caller/-agent suffix, else
+    --speaker (agent)."""
+    who, sep, rest = arg.partition("=")
+    if sep and who in ("caller", "agent"):
+        return Path(rest), who
+    path = Path(arg)
+    for speaker in ("caller", "agent"):
+        if default is None and path.stem.endswith(f"-{speaker}"):
+            return path, speaker
+    return path, default or "agent"
+
+
 def cmd_transcribe(args: argparse.Namespace) -> int:
     from recordings.storage import RecordingError
     from recordings.transcribe import ModelError, Transcriber, check_track
 
-    files = [Path(f) for f in args.files]
+    tracks = [_track(arg, args.speaker) for arg in args.files]
+    files = [f for f, _ in tracks]
     total = 0.0
     for f in files:
         try:
@@ -78,8 +92,8 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
         raise _cli_error(str(exc)) from None
     out: list[dict[str, Any]] = []
     with _progress(total, "转写", "s") as bar:
-        for f in files:
-            segs = transcriber.transcribe(f, args.speaker, progress=bar.update)
+        for f, speaker in tracks:
+            segs = transcriber.transcribe(f, speaker, progress=bar.update)
             out.append({"file": str(f), "segments": [
                 {"speaker": g.speaker, "start": g.start, "end": g.end, "text": g.text, "confidence": g.confidence,
                  "words": g.words_json()} for g in segs]})
@@ -230,9 +244,11 @@ def cmd_requeue(args: argparse.Namespace) -> int:
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser("transcribe", help="transcribe WAV files with Vosk (prints segments with times)")
-    p.add_argument("files", nargs="+", metavar="FILE", help="mono 16-bit PCM WAV")
+    p.add_argument("files", nargs="+", metavar="FILE",
+                   help="mono 16-bit PCM WAV; caller=FILE / agent=FILE names its speaker")
     p.add_argument("--model", help="Vosk model directory (default: [vosk] model_path)")
-    p.add_argument("--speaker", choices=("caller", "agent"), default="agent", help="label for the segments")
+    p.add_argument("--speaker", choices=("caller", "agent"), default=None,
+                   help="speaker of files given without one (default: from a -caller/-agent file name, else agent)")
     p.add_argument("--json", action="store_true", help="print JSON with word times")
     p.set_defaults(func=cmd_transcribe)
 

@@ -97,3 +97,21 @@ def test_transcribe_files(tmp_path: Path, model_path: Path, synth_call: SynthCal
     r = hotline("transcribe", str(synth_call.paths["agent"]), str(synth_call.paths["caller"]), cwd=tmp_path,
                 model=model_path)
     assert r.returncode == 0 and r.stdout.count("# ") == 2 and "[" in r.stdout
+    # Both tracks of a call in one go, each with its speaker.
+    r = hotline("transcribe", "--json", f"agent={synth_call.paths['agent']}", f"caller={synth_call.paths['caller']}",
+                cwd=tmp_path, model=model_path)
+    assert r.returncode == 0, r.stderr
+    both = json.loads(r.stdout)
+    assert [item["file"] for item in both] == [str(synth_call.paths["agent"]), str(synth_call.paths["caller"])]
+    assert [{g["speaker"] for g in item["segments"]} for item in both] == [{"agent"}, {"caller"}]
+
+
+def test_transcribe_speaker_comes_from_the_argument_or_the_archive_name() -> None:
+    from recordings.cli import _track
+
+    assert _track("caller=/a/x.wav", None) == (Path("/a/x.wav"), "caller")
+    assert _track("/a/call-1-caller.wav", None) == (Path("/a/call-1-caller.wav"), "caller")
+    assert _track("/a/call-1-agent.wav", None) == (Path("/a/call-1-agent.wav"), "agent")
+    assert _track("/a/call-1-caller.wav", "agent") == (Path("/a/call-1-caller.wav"), "agent")  # --speaker wins
+    assert _track("/a/other.wav", None) == (Path("/a/other.wav"), "agent")
+    assert _track("weird=name.wav", None) == (Path("weird=name.wav"), "agent")
