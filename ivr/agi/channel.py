@@ -11,8 +11,9 @@ What AGI cannot do and how it is mapped:
 
 from __future__ import annotations
 
+import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from ivr.agi.connection import AgiConnection
 from ivr.agi.errors import AgiCommandFailed, AgiHangup
@@ -40,10 +41,14 @@ _HANGUP_CAUSES = {"busy": 17, "no_answer": 19, "rejected": 21, "congestion": 34,
 
 class AgiChannel:
     def __init__(self, conn: AgiConnection, env: AgiEnvironment, *, recording_dir: str = DEFAULT_RECORDING_DIR,
-                 variables: Mapping[str, str] | None = None) -> None:
+                 variables: Mapping[str, str] | None = None,
+                 host_path: Callable[[str], str | os.PathLike[str]] | None = None) -> None:
         self._conn = conn
         self._env = env
         self._recording_dir = recording_dir.rstrip("/") or "/"
+        # record() returns the file as this host sees it (the recogniser reads it here, not in Asterisk's
+        # chroot), like the ARI channel does.
+        self._host_path = host_path
         extra = {f"agi_arg_{i}": a for i, a in enumerate(env.args, 1)}
         extra.update(variables or {})
         self._info = CallerInfo(channel_id=env.uniqueid, caller_number=env.caller_number,
@@ -178,10 +183,13 @@ class AgiChannel:
         if reply.data == "hangup":
             # The caller hung up while speaking: the message is on disk and must not be lost.
             self._conn.hangup_seen = True
-            return f"{path}.wav"
+            return self._on_host(f"{path}.wav")
         if reply.result == "-1":
             raise AgiCommandFailed("RECORD FILE", reply.result, reply.data)
-        return f"{path}.wav"
+        return self._on_host(f"{path}.wav")
+
+    def _on_host(self, path: str) -> str:
+        return str(self._host_path(path)) if self._host_path is not None else path
 
     async def start_call_recording(self, name: str) -> RecordingHandle:
         base = self._recording_path(name)

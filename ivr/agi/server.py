@@ -226,7 +226,8 @@ class AgiServer:
             await self._fallback(conn, env, "unknown flow")
             return
         call_id = await self._open_call(env, route.name)
-        channel = AgiChannel(conn, env, recording_dir=self.recording_dir, variables=route.params)
+        channel = AgiChannel(conn, env, recording_dir=self.recording_dir, variables=route.params,
+                             host_path=self.host_path)
         await self._record(call_id, channel)
         context = FlowContext(call_id=call_id, params=route.params, args=tuple(env.args),
                               dialplan=(env.get("agi_context"), env.get("agi_extension"), env.get("agi_priority")))

@@ -107,6 +107,7 @@ async def sqlite_db(sqlite_template: Path, tmp_path: Path) -> AsyncIterator[Data
 
 
 def server_for(asterisk: AsteriskInstance, **kwargs: Any) -> AgiServer:
+    kwargs.setdefault("host_path", asterisk.host_path)  # as ivr/app.py wires it
     return AgiServer(asterisk.settings.agi, recording_dir=str(asterisk.recordings_dir), **kwargs)
 
 
@@ -256,7 +257,9 @@ async def test_media_commands_on_a_real_channel(asterisk: AsteriskInstance, ari:
     assert "paths" in seen, "the flow did not finish"
     for direction in (Direction.CALLER, Direction.AGENT, Direction.MIXED):
         assert asterisk.host_path(seen["paths"][direction]).is_file(), direction
-    assert asterisk.host_path(seen["message"]).stat().st_size > 44  # a WAV header and then audio
+    # record() gives the file as this host sees it (where the recogniser reads it), not Asterisk's path.
+    assert Path(seen["message"]).is_relative_to(asterisk.recordings_dir_host)
+    assert Path(seen["message"]).stat().st_size > 44  # a WAV header and then audio
 
 
 async def test_lookup_sets_variables_the_dialplan_sees(asterisk: AsteriskInstance, ari: Ari,
