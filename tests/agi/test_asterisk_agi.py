@@ -53,14 +53,21 @@ class Ari:
         status, body = await self.call("GET", f"/channels/{channel_id}/variable", variable=name)
         return body["value"] if status == 200 else None
 
-    async def originate(self, endpoint: str, context: str, extension: str, caller: str = "") -> tuple[str, str]:
-        """Local channel: returns (;1 id, ;2 id); ;2 runs `endpoint`'s extension, ;1 goes to context,extension."""
+    async def originate(self, endpoint: str, context: str, extension: str, caller: str = "",
+                        variables: dict[str, str] | None = None) -> tuple[str, str]:
+        """Local channel: returns (;1 id, ;2 id); ;2 runs `endpoint`'s extension, ;1 goes to context,extension
+        with `variables` set on it."""
         one, two = f"t-{uuid.uuid4().hex[:12]}", f"t-{uuid.uuid4().hex[:12]}"
         params = {"endpoint": endpoint, "context": context, "extension": extension, "priority": "1",
                   "channelId": one, "otherChannelId": two}
         if caller:
             params["callerId"] = caller
-        status, body = await self.call("POST", "/channels", **params)
+        if variables:
+            async with self.session.post(self.base + "/channels", params=params,
+                                         json={"variables": variables}) as r:
+                status, body = r.status, await r.json()
+        else:
+            status, body = await self.call("POST", "/channels", **params)
         assert status == 200, f"originate {endpoint}: {status} {body}"
         return one, two
 
@@ -404,3 +411,38 @@ async def test_flow_calls_are_recorded_on_two_tracks(asterisk: AsteriskInstance,
 async def _rows(db: Database) -> list[Recording]:
     async with db.session() as s:
         return list((await s.execute(select(Recording))).scalars())
+
+
+async def test_shipped_gas_flow_over_fastagi_hands_the_leak_to_app_queue_with_top_priority(
+        asterisk: AsteriskInstance, ari: Ari, sqlite_db: Database) -> None:
+    """The shipped gas flow run by our engine over FastAGI (a site that keeps its own dialplan and app_queue):
+    key 1 at the main menu, and the caller waits in app_queue with the emergency queue and priority."""
+    from call_flows.loader import load_flow
+    from call_flows.prompts import build
+    from ivr.agi.flow import EngineRunner
+    from ivr.engine import FlowEngine
+    from tests.flows.conftest import GAS
+    from tests.flows.test_asterisk_flows import MARGIN, seconds
+    from tests.plugins.database import run_isolated
+
+    flow = load_flow(GAS)
+    report = run_isolated(lambda: build([flow], asterisk.sounds_dir_host))
+    assert report.failed == []  # type: ignore[attr-defined]
+    runner = EngineRunner(FlowEngine(sqlite_db), {"gas": flow})
+    press_at = seconds(asterisk.sounds_dir_host, flow, "welcome") + MARGIN
+    async with server_for(asterisk, db=sqlite_db, flow_runner=runner) as server:
+        one, two = await ari.originate("Local/gas@hotline-agi", "hotline-test", "dtmf-1",
+                                       variables={"HOTLINE_TEST_WAIT": f"{press_at:.1f}"})
+        try:
+            await eventually(lambda: ari.variable(two, "HOTLINE_QUEUE"), "the flow handing the call to app_queue")
+            got = {v: await ari.variable(two, v) for v in ("HOTLINE_QUEUE", "QUEUE_PRIO", "HOTLINE_SKILL")}
+            await wait_sessions(server, 1)
+        finally:
+            await ari.hangup(one)
+        call = await ended_call(sqlite_db, two)
+    assert got == {"HOTLINE_QUEUE": "emergency", "QUEUE_PRIO": "20", "HOTLINE_SKILL": "emergency"}
+    assert (call.protocol, call.queue_name, call.priority, call.skill) == ("agi", "emergency", 20, "emergency")
+    events = await Timeline(sqlite_db).events(call.id)
+    path = [e.data["node"] for e in events if e.kind == "ivr.node"]
+    assert path == ["welcome", "identify", "main_menu", "gas_leak", "gas_leak_advice", "emergency_queue"]
+    assert [e.data for e in events if e.kind == "ivr.input"][0]["value"] == "1"
