@@ -329,7 +329,7 @@ class AgiServer:
             on_host = RecordingHandle(handle.name, {d: str(self.host_path(p)) for d, p in handle.paths.items()})
             await self.recordings.register(call_id, on_host, started)
         except (ChannelHungUp, ChannelGone):
-            raise
+            return  # the flow's first command sees it too, and closes the row as for any hang-up
         except Exception as exc:  # noqa: BLE001
             log.warning("agi call %s: two-track recording did not start: %s: %s", call_id, type(exc).__name__, exc)
 
