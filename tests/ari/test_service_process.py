@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 from typing import Any, AsyncIterator, Awaitable, Callable
 
+import aiohttp
 import pytest
 from sqlalchemy import func, select
 
@@ -61,9 +62,19 @@ def write_config(path: Path, data: dict[str, dict[str, Any]]) -> Path:
 class Service:
     """`hotline serve` as a child process, its output in a log file."""
 
-    def __init__(self, config: Path, log: Path) -> None:
+    def __init__(self, config: Path, log: Path, console_port: int) -> None:
         self.config, self.log = config, log
+        self.health_url = f"http://127.0.0.1:{console_port}/healthz"
         self.proc: subprocess.Popen[bytes] | None = None
+
+    async def connected(self) -> bool:
+        """Its console answers and its own ARI session is up (another test's stale websocket for the same
+        app name would make Asterisk's application list look ready)."""
+        try:
+            async with aiohttp.ClientSession() as http, http.get(self.health_url) as r:
+                return r.status == 200 and (await r.json()).get("asterisk") == "connected"
+        except aiohttp.ClientError:
+            return False
 
     def start(self) -> None:
         with open(self.log, "ab") as out:
@@ -102,16 +113,17 @@ async def eventually(probe: Callable[[], Awaitable[Any]], what: str, service: Se
 @pytest.fixture
 async def world(asterisk: AsteriskInstance, tmp_path: Path) -> AsyncIterator[tuple[Service, Database, AriClient]]:
     db_path = tmp_path / "hotline.db"
+    console_port = free_port()
     settings = settings_for_asterisk(asterisk, None,
                                      database={"url": f"sqlite+aiosqlite:///{db_path}"},
-                                     console={"port": free_port()}, recordings={"dir": str(tmp_path / "rec")})
+                                     console={"port": console_port}, recordings={"dir": str(tmp_path / "rec")})
     data = settings.model_dump(mode="json")
     data["agi"]["port"] = free_port()
     config = write_config(tmp_path / "hotline.toml", {k: data[k] for k in (
         "hotline", "ring", "asterisk", "agi", "database", "console", "recordings")})
     report = run_isolated(lambda: build([load_flow(REPO / "call_flows" / "gas.yaml")], asterisk.sounds_dir_host))
     assert report.failed == []  # type: ignore[attr-defined]
-    service = Service(config, tmp_path / "serve.log")
+    service = Service(config, tmp_path / "serve.log", console_port)
     db = Database(f"sqlite+aiosqlite:///{db_path}")
     client = AriClient(asterisk.ari_url, asterisk.ari_user, asterisk.ari_password)
     await client.start()
@@ -129,9 +141,7 @@ async def test_killed_service_loses_no_call_and_restarts_without_duplicating_it(
     timeline = Timeline(db)
     service.start()
 
-    async def connected() -> bool:  # the app's websocket is up: Asterisk lists the application
-        return any(a.get("name") == asterisk.app for a in await ari.request("GET", "/applications"))
-    await eventually(connected, "the service's ARI app registered", service)
+    await eventually(service.connected, "the service up and connected to ARI", service)
 
     phone = await ari.originate("Local/inbound@hotline-test", context="hotline-test", extension="wait",
                                 caller_id="Tester <13900139055>")
