@@ -137,25 +137,16 @@ async def retention_ctx(app: "web.Application") -> AsyncIterator[None]:
     """The service applies the retention period by itself (`hotline recordings purge` does the same by hand);
     each purge is in purge_log."""
     from ivr import keys
+    from ivr.periodic import in_background, repeat
 
     db, settings = app[keys.DB], app[keys.SETTINGS]
 
-    async def loop() -> None:
-        await asyncio.sleep(PURGE_FIRST_AFTER)
-        while True:
-            try:
-                report = await purge(db, settings)
-                if report.calls or report.errors:
-                    log.info("retention: %d call(s) past %d days purged (%d file(s) deleted), %d error(s)",
-                             report.calls, settings.recordings.retention_days, report.files_deleted,
-                             len(report.errors))
-            except Exception:  # noqa: BLE001 - a dead database now; the next pass purges what is due
-                log.exception("retention purge failed; next pass in %.0f h", PURGE_EVERY / 3600)
-            await asyncio.sleep(PURGE_EVERY)
+    async def apply() -> None:
+        report = await purge(db, settings)
+        if report.calls or report.errors:
+            log.info("retention: %d call(s) past %d days purged (%d file(s) deleted), %d error(s)",
+                     report.calls, settings.recordings.retention_days, report.files_deleted, len(report.errors))
 
-    task = asyncio.create_task(loop(), name="retention")
-    try:
+    async with in_background(repeat(apply, every=PURGE_EVERY, what="retention purge",
+                                    first_after=PURGE_FIRST_AFTER), "retention"):
         yield
-    finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)

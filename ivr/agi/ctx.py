@@ -10,9 +10,7 @@ which cannot bridge an AGI channel; the AGI server sends it to app_queue instead
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
-import logging
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
@@ -23,8 +21,8 @@ from ivr.agi.channel import DEFAULT_RECORDING_DIR
 from ivr.agi.flow import EngineRunner, FlowRunner
 from ivr.agi.server import AgiServer
 from ivr.calls.recording import CallRecordings
+from ivr.periodic import in_background, repeat
 
-log = logging.getLogger(__name__)
 FINALIZE_EVERY = 15.0  # seconds between passes completing the recordings of ended AGI calls
 FINALIZE_AFTER = 10.0  # a call ended this long ago: Asterisk has closed its MixMonitor files
 
@@ -47,25 +45,21 @@ def agi_server_ctx(*, recording_dir: str = DEFAULT_RECORDING_DIR,
                            recordings=recordings, host_path=host_path or Path)
         await server.start()
         app[keys.AGI_SERVER] = server
-        finisher = asyncio.create_task(_finish_recordings(recordings), name="agi-recordings") if recordings else None
         try:
-            yield
+            if recordings is None:
+                yield
+            else:
+                async def finish() -> None:
+                    # AGI never sees the end of a call's audio: once the row is closed (the hangup route) and
+                    # Asterisk has let go of the MixMonitor files, archive, mix, hash, queue transcription.
+                    cutoff = dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=FINALIZE_AFTER)
+                    await recordings.finalize_pending(ended_before=cutoff)
+
+                async with in_background(repeat(finish, every=FINALIZE_EVERY, what="finishing AGI recordings"),
+                                         "agi-recordings"):
+                    yield
         finally:
-            if finisher is not None:
-                finisher.cancel()
-                await asyncio.gather(finisher, return_exceptions=True)
             await server.stop()
 
     return ctx
 
-
-async def _finish_recordings(recordings: CallRecordings) -> None:
-    """AGI never sees the end of a call's audio: once the call row is closed (the hangup route) and a little
-    time has passed, move the tracks to the archive, mix, hash and queue the transcription."""
-    while True:
-        await asyncio.sleep(FINALIZE_EVERY)
-        cutoff = dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=FINALIZE_AFTER)
-        try:
-            await recordings.finalize_pending(ended_before=cutoff)
-        except Exception:  # noqa: BLE001 - a dead database now; the rows wait for the next pass
-            log.exception("finishing AGI recordings failed; next pass in %.0f s", FINALIZE_EVERY)

@@ -9,8 +9,8 @@ a shell-inert charset by the dialplan). This module is the sweeper that reads th
   is past): the call row (the one our app had for that channel, else a new one with protocol "dialplan", so a
   call our service never saw is on record too), a "fallback.message" event, and one CALLBACK_REQUEST work order
   with the contact number and the recording. Then the sidecar is renamed `.done` (`.bad` when unreadable).
-  Idempotent: the order carries the UNIQUEID in its history, so a crash between the commit and the rename
-  never makes a second order.
+  Idempotent: the order's text ends with the UNIQUEID, so a crash between the commit and the rename never
+  makes a second order.
 - `fallback_sweeper_ctx`        the aiohttp cleanup_ctx running sweep() at start and then periodically.
 """
 
@@ -33,9 +33,9 @@ from ivr import keys
 from ivr.acd.workorders import NewWorkOrder, create_work_order
 from ivr.calls.timeline import Timeline
 from ivr.db import Database
-from ivr.db.models import Call, HangupSide, WorkOrder, WorkOrderType
+from ivr.db.models import HangupSide, WorkOrder, WorkOrderType
 from ivr.engine.data import FlowData
-from ivr.settings import Settings
+from ivr.periodic import in_background, repeat
 
 log = logging.getLogger(__name__)
 SIDECAR_RE = re.compile(r"^fallback-([A-Za-z0-9._-]{1,150})\.txt$")
@@ -160,51 +160,26 @@ class FallbackSweeper:
             description=(f"热线转入留言通道（{msg.reason}{'，' + msg.detail if msg.detail else ''}），"
                          f"请回电 {msg.caller or '（无主叫号码）'}。{said}。{MARK}{msg.uniqueid}")),
             at=max(msg.at, dt.datetime.now(dt.timezone.utc)))
-        async with self.db.begin() as s:
-            row = await s.get(WorkOrder, order.id)
-            if row is not None:
-                row.history = [*(row.history or []), {"at": msg.at.isoformat(), "action": "fallback_message",
-                                                      "fallback": msg.uniqueid,
-                                                      "recording": str(wav) if has_message else None}]
         log.info("fallback message from %s (%s): callback work order %s", msg.caller or "unknown", msg.reason,
                  order.number)
         return order.number
 
 
-def _recordings_dir(settings: Settings) -> Path | None:
-    """The Asterisk instance's recordings dir on this host (where the dialplan writes). Blocking."""
-    from ivr.asterisk.service import instance_for
-
-    try:
-        return instance_for(settings).recordings_dir_host
-    except Exception as exc:  # noqa: BLE001 - no Asterisk set up here: nothing to sweep
-        log.warning("fallback sweeper off: %s", exc)
-        return None
-
-
 async def fallback_sweeper_ctx(app: web.Application) -> AsyncIterator[None]:
-    settings = app[keys.SETTINGS]
-    directory = await asyncio.to_thread(_recordings_dir, settings)
-    task: asyncio.Task[None] | None = None
-    if directory is not None:
-        sweeper = FallbackSweeper(app[keys.DB], directory,
-                                  message_seconds=settings.asterisk.fallback_message_seconds)
-
-        async def loop() -> None:
-            while True:
-                try:
-                    report = await sweeper.sweep()
-                    if report.orders:
-                        log.info("fallback sweeper: %d callback work order(s): %s", len(report.orders),
-                                 ", ".join(report.orders))
-                except Exception:  # noqa: BLE001 - a dead database now is no reason to stop sweeping later
-                    log.exception("fallback sweeper: sweep failed; trying again in %.0f s", SWEEP_EVERY)
-                await asyncio.sleep(SWEEP_EVERY)
-
-        task = asyncio.create_task(loop(), name="fallback-sweeper")
-    try:
+    """After ari_ctx: the dialplan writes the messages into the same instance recordings dir as ARI's."""
+    engine = app.get(keys.ARI)
+    if engine is None:
+        log.warning("fallback sweeper off: no ARI engine, so no Asterisk recordings dir")
         yield
-    finally:
-        if task is not None:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
+        return
+    sweeper = FallbackSweeper(app[keys.DB], Path(engine.service.recording_dir),
+                              message_seconds=app[keys.SETTINGS].asterisk.fallback_message_seconds)
+
+    async def sweep() -> None:
+        report = await sweeper.sweep()
+        if report.orders:
+            log.info("fallback sweeper: %d callback work order(s): %s", len(report.orders), ", ".join(report.orders))
+
+    async with in_background(repeat(sweep, every=SWEEP_EVERY, what="fallback sweep", first_after=0.0),
+                             "fallback-sweeper"):
+        yield
