@@ -22,7 +22,9 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "login.password": ("密码", "Password"),
     "login.submit": ("登录", "Log in"),
     "login.failed": ("工号或密码错误", "Wrong agent ID or password"),
-    "login.locked": ("密码错误次数过多，请一分钟后再试", "Too many failed attempts; try again in a minute"),
+    "login.locked": ("登录失败次数过多，请{minutes}分钟后再试", "Too many failed attempts; try again in {minutes} min"),
+    "login.busy": ("登录人数较多，请稍后再试", "Too many logins at once; try again in a moment"),
+    "pop.refused": ("质检人员请在质检页面查看通话（已脱敏）", "QA staff: open the call on the QA pages (masked)"),
     "login.inactive": ("该账号已停用", "This account is disabled"),
     "conn.online": ("已连接", "Connected"),
     "conn.offline": ("连接中断，正在重连…", "Disconnected, reconnecting…"),
@@ -108,6 +110,25 @@ MESSAGES: dict[str, tuple[str, str]] = {
 }
 
 CATEGORIES = ("燃气泄漏报警", "故障报修", "业务办理", "账单缴费", "停气咨询", "投诉", "建议", "表扬", "其他咨询")
+
+
+# Work-order types as agents and callers name them (the rules' categories, 004 §14).
+ORDER_TYPE_TEXTS: dict[str, tuple[str, str]] = {
+    "consultation": ("咨询", "Consultation"), "emergency": ("报警（紧急）", "Emergency"),
+    "repair": ("故障报修", "Repair"), "service_application": ("业务申请", "Service application"),
+    "complaint": ("投诉", "Complaint"), "report": ("举报", "Report"), "opinion": ("意见", "Opinion"),
+    "suggestion": ("建议", "Suggestion"), "praise": ("表扬", "Praise"),
+    "callback_request": ("预约回电", "Callback request"),
+}
+
+
+def order_type_label(kind: str, lang: Lang = "zh") -> str:
+    zh, en = ORDER_TYPE_TEXTS.get(kind, (kind, kind))
+    return en if lang == "en" else zh
+
+
+# The zh labels by type, for pages and pops that are rendered in Chinese whatever the visitor's language.
+TYPE_LABELS: dict[str, str] = {kind: zh for kind, (zh, _en) in ORDER_TYPE_TEXTS.items()}
 
 
 class Catalog:

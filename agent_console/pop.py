@@ -12,10 +12,22 @@ from typing import Any
 from sqlalchemy import or_, select
 from sqlalchemy.orm import lazyload
 
+from agent_console.i18n import TYPE_LABELS
 from ivr.db import Database
-from ivr.db.models import (Account, Agent, Area, Call, CallEvent, Customer, CustomerPhone, Outage, Role, WorkOrder,
-                           WorkOrderStatus, utcnow)
-from ivr.acd.workorders import TYPE_LABELS
+from ivr.db.models import (
+    Account,
+    Agent,
+    Area,
+    Call,
+    CallEvent,
+    Customer,
+    CustomerPhone,
+    Outage,
+    Role,
+    WorkOrder,
+    WorkOrderStatus,
+    utcnow,
+)
 from recordings.privacy import mask_phone, mask_text, sees_pii
 
 RECENT_CALLS = 5
@@ -101,7 +113,7 @@ async def build_pop(db: Database, call_id: int, *, now: dt.datetime | None = Non
         "call_id": call.id, "call_uid": call.uid, "caller_number": call.caller_number, "verified": call.verified,
         "queue": call.queue_name, "priority": call.priority, "customer": cust,
         "ivr": ivr_path([(kind, data) for kind, data in events]),
-        "orders": [{"number": o.number, "type": TYPE_LABELS.get(o.type, o.type.value),
+        "orders": [{"number": o.number, "type": TYPE_LABELS.get(o.type.value, o.type.value),
                     "status": STATUS_LABELS.get(o.status.value, o.status.value),
                     "created_at": _iso(o.created_at), "description": o.description[:200]} for o in orders],
         "recent_calls": [{"call_id": c.id, "started_at": _iso(c.started_at),

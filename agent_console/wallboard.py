@@ -15,15 +15,14 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from ivr.acd.workorders import CHINA
 from ivr.db import Database
 from ivr.db.models import Agent, Call, Offer, OfferResult, Violation
 
 _RESOLVED = (OfferResult.ANSWERED, OfferResult.NO_ANSWER, OfferResult.REJECTED)
 
 
-def start_of_day(now: dt.datetime) -> dt.datetime:
-    local = now.astimezone(CHINA)
+def start_of_day(now: dt.datetime, zone: dt.tzinfo) -> dt.datetime:
+    local = now.astimezone(zone)
     return local.replace(hour=0, minute=0, second=0, microsecond=0).astimezone(dt.timezone.utc)
 
 
@@ -31,8 +30,8 @@ def _pct(num: int, den: int) -> float | None:
     return round(100.0 * num / den, 1) if den else None
 
 
-async def daily_stats(db: Database, *, now: dt.datetime, limit_seconds: float) -> dict[str, Any]:
-    since = start_of_day(now)
+async def daily_stats(db: Database, *, now: dt.datetime, zone: dt.tzinfo, limit_seconds: float) -> dict[str, Any]:
+    since = start_of_day(now, zone)
     async with db.session() as s:
         calls = (await s.execute(select(Call.queued_at, Call.answered_at, Call.ended_at, Call.outcome)
                                  .where(Call.queued_at.is_not(None), Call.queued_at >= since))).all()
@@ -50,7 +49,7 @@ async def daily_stats(db: Database, *, now: dt.datetime, limit_seconds: float) -
     for queued_at, answered_at, ended_at, outcome in calls:
         if queued_at is None:
             continue  # excluded by the query; keeps the type checker honest
-        hour = queued_at.astimezone(CHINA).hour
+        hour = queued_at.astimezone(zone).hour
         hours[hour]["queued"] += 1
         if answered_at is not None:
             answered += 1

@@ -11,10 +11,19 @@ from agent_console.auth import Principal
 from agent_console.i18n import CATEGORIES
 from ivr.acd.roster import AgentStateError
 from ivr.acd.service import Acd
-from ivr.acd.workorders import NewWorkOrder, create_work_order
 from ivr.calls.timeline import Timeline
 from ivr.db import Database
-from ivr.db.models import (AgentState, Call, CallEvent, Customer, Offer, OfferResult, WorkOrderType, utcnow)
+from ivr.db.models import (
+    AgentState,
+    Call,
+    CallEvent,
+    Customer,
+    Offer,
+    OfferResult,
+    WorkOrderType,
+    utcnow,
+)
+from ivr.workorders import NewWorkOrder, OrderSource, WorkOrderService
 
 MAX_TEXT = 2000
 
@@ -45,7 +54,7 @@ def _level(value: Any) -> int:
     return level
 
 
-async def submit_wrap_up(db: Database, acd: Acd, principal: Principal, call_id: int,
+async def submit_wrap_up(db: Database, acd: Acd, orders: WorkOrderService, principal: Principal, call_id: int,
                          data: dict[str, Any]) -> dict[str, Any]:
     category = str(data.get("category", "")).strip()
     if category not in CATEGORIES:
@@ -77,14 +86,14 @@ async def submit_wrap_up(db: Database, acd: Acd, principal: Principal, call_id: 
             if len(description) > MAX_TEXT:
                 raise WrapUpError(400, f"工单内容不能超过{MAX_TEXT}字")
             # First-contact responsibility: the agent who first answered the call owns the order.
-            order = NewWorkOrder(type=kind, description=description, call_id=call_id,
+            order = NewWorkOrder(type=kind, source=OrderSource.CONSOLE, description=description, call_id=call_id,
                                  customer_id=call.customer_id, owner_pk=call.agent_pk or principal.agent_pk,
                                  contact_phone=call.caller_number, address=address,
                                  complaint_level=_level(data.get("complaint_level", 3))
                                  if kind is WorkOrderType.COMPLAINT else None)
     number = None
     if order is not None:
-        number = (await create_work_order(db, order, at=utcnow())).number
+        number = (await orders.create(order, at=utcnow())).number
     timeline = Timeline(db)
     await timeline.update(call_id, category=category, notes=notes)
     await timeline.add_event(call_id, "wrapup", {"agent_pk": principal.agent_pk, "agent_id": principal.agent_id,

@@ -31,10 +31,10 @@ from ivr.ari import events as ev  # noqa: E402
 from ivr.asterisk.instance import AsteriskInstance  # noqa: E402
 from ivr.asterisk.ports import PortAllocator  # noqa: E402
 from ivr.asterisk.sandbox import resolve_runtime  # noqa: E402
-from ivr.calls.app import AriEngine  # noqa: E402
+from ivr.calls.ari_engine import AriEngine  # noqa: E402
 from ivr.calls.handler import CallContext  # noqa: E402
 from ivr.calls.notifier import CallNotifier  # noqa: E402
-from ivr.calls.recording import CallRecordings  # noqa: E402
+from recordings.store import RecordingStore  # noqa: E402
 from ivr.calls.timeline import Timeline  # noqa: E402
 from ivr.channel import Channel, ChannelHungUp  # noqa: E402
 from ivr.db import Database  # noqa: E402
@@ -93,7 +93,7 @@ class Bench:
         self.received: dict[str, float] = {}
         self.engine = AriEngine(instance.settings, Timeline(db), self.notifier,
                                 recording_dir=instance.recordings_dir_host,
-                                recordings=CallRecordings(db, archive) if record else None, handler=self.handler)
+                                recordings=RecordingStore(db, archive) if record else None, handler=self.handler)
         self.engine.router.add_sink(self._sink)
 
     def _sink(self, event: ev.Event) -> None:

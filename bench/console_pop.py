@@ -18,6 +18,8 @@ agent INVITE. SQLite, one Python process, one Asterisk, loopback; the machine ma
 
 from __future__ import annotations
 
+from ivr.acd.service import ACD
+from ivr.calls.ari_engine import ARI
 import argparse
 import asyncio
 import datetime as dt
@@ -44,14 +46,14 @@ from agent_console.auth import COOKIE, SESSIONS  # noqa: E402
 from agent_console.keys import CONSOLE  # noqa: E402
 from bench.benchmarks_md import write_section  # noqa: E402
 from ivr import keys  # noqa: E402
-from ivr.acd.app import acd_ctx  # noqa: E402
+from ivr.app import acd_ctx  # noqa: E402
 from ivr.acd.ports import AcdEvent, CallOffered  # noqa: E402
 from ivr.asterisk.config import AgentPhone  # noqa: E402
 from ivr.asterisk.instance import AsteriskInstance  # noqa: E402
 from ivr.asterisk.ports import PortAllocator  # noqa: E402
 from ivr.asterisk.sandbox import resolve_runtime  # noqa: E402
 from ivr.asterisk.sipp import SippProcess, start_sipp, uac_scenario  # noqa: E402
-from ivr.calls.app import ASTERISK_PATH, ASTERISK_RECORDINGS_DIR, CALL_HANDLER, ari_ctx  # noqa: E402
+from ivr.app import ASTERISK_PATH, ASTERISK_RECORDINGS_DIR, CALL_HANDLER, ari_ctx  # noqa: E402
 from ivr.calls.handler import CallContext  # noqa: E402
 from ivr.channel import Channel, ChannelError  # noqa: E402
 from ivr.db import Database  # noqa: E402
@@ -187,7 +189,7 @@ async def hotline(instance: AsteriskInstance, db: Database, ports: PortAllocator
         try:
             await channel.answer()
             h.enqueued[channel.info.caller_number] = time.time()
-            await app[keys.ACD].enqueue(ctx.call_id, channel, Request())
+            await app[ACD].enqueue(ctx.call_id, channel, Request())
             if not channel.hung_up:
                 await channel.hangup()
         except ChannelError:
@@ -195,6 +197,7 @@ async def hotline(instance: AsteriskInstance, db: Database, ports: PortAllocator
 
     app[keys.SETTINGS] = settings
     app[keys.DB] = db
+    app[ORDERS] = WorkOrderService(db, settings.hotline.zone)
     app[CALL_HANDLER] = handler
     app[ASTERISK_RECORDINGS_DIR] = instance.recordings_dir_host
     app[ASTERISK_PATH] = instance.asterisk_path
@@ -206,13 +209,13 @@ async def hotline(instance: AsteriskInstance, db: Database, ports: PortAllocator
     port = ports.tcp()
     await web.TCPSite(runner, "127.0.0.1", port).start()
     h.url = f"http://127.0.0.1:{port}"
-    await asyncio.wait_for(app[keys.ARI].session.resynced.wait(), 30)
+    await asyncio.wait_for(app[ARI].session.resynced.wait(), 30)
 
     def on_acd(ev: AcdEvent) -> None:
         if isinstance(ev, CallOffered):
             h.offers.append(ev)
 
-    app[keys.ACD].subscribe(on_acd)
+    app[ACD].subscribe(on_acd)
     try:
         yield h
     finally:
@@ -227,14 +230,14 @@ class Request:
 
 
 async def ready(h: Hotline, agents: list[Agent]) -> None:
-    acd = h.app[keys.ACD]
+    acd = h.app[ACD]
     for a in agents:
         await acd.login(a.id)
         await acd.set_ready(a.id)
 
 
 async def all_idle(h: Hotline, timeout: float = 120) -> None:
-    acd = h.app[keys.ACD]
+    acd = h.app[ACD]
     deadline = time.monotonic() + timeout
     while acd.waiting_calls() or any(s.state.value in ("ringing", "talking") for s in acd.roster.slots()):
         if time.monotonic() > deadline:
@@ -359,7 +362,7 @@ async def pop_step(h: Hotline, browser: Any, instance: AsteriskInstance, ports: 
     if not result.ok:
         print(f"  callers: {result.first_error()}", flush=True)
     await all_idle(h)
-    acd = h.app[keys.ACD]
+    acd = h.app[ACD]
     for a in agents:
         await acd.logout(a.id)
     for ctx in contexts:
@@ -410,7 +413,7 @@ async def cmp_step(system: str, h: Hotline | None, instance: AsteriskInstance, p
         if h is not None and caller in h.enqueued:
             step.enqueue_ms.append((t1 - h.enqueued[caller]) * 1000)
     if h is not None:
-        acd = h.app[keys.ACD]
+        acd = h.app[ACD]
         for a in h.agents[:n]:
             await acd.logout(a.id)
     return step

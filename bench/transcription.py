@@ -29,8 +29,10 @@ sys.path.insert(0, str(REPO))
 from bench.benchmarks_md import write_section  # noqa: E402
 from ivr.db import Database  # noqa: E402
 from ivr.db.models import JobStatus, TranscriptionJob  # noqa: E402
-from recordings.storage import register_call_recordings  # noqa: E402
-from recordings.synth import Line, SynthCall, synthesize_call  # noqa: E402
+from recordings.store import RecordingStore
+
+IMPORT_ARCHIVE = Path("var/recordings")  # import_files stores files where they are  # noqa: E402
+from tests.fakes.synth import Line, SynthCall, synthesize_call  # noqa: E402
 from recordings.transcribe import load_model  # noqa: E402
 from tests.recordings.helpers import finished_call, vosk_model_path  # noqa: E402
 
@@ -92,7 +94,7 @@ async def pipeline(calls: list[SynthCall], workers: int, model: Path, tmp: Path)
         made = [await finished_call(db, talk=c.duration) for c in calls]
         t0 = time.perf_counter()
         for m, c in zip(made, calls):
-            await register_call_recordings(db, m.call_id, c.paths)
+            await RecordingStore(db, IMPORT_ARCHIVE).import_files(m.call_id, c.paths)
         while True:
             async with db.session() as s:
                 from sqlalchemy import func, select

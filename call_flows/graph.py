@@ -10,8 +10,19 @@ import html
 from dataclasses import dataclass
 
 from call_flows.schema import (
-    BalanceNode, BranchNode, CollectNode, Flow, LookupNode, MenuNode, MessageNode, Node, OutagesNode,
-    PlayNode, SetNode, SurveyNode, VerifyNode,
+    BalanceNode,
+    BranchNode,
+    CollectNode,
+    Flow,
+    LookupNode,
+    MenuNode,
+    MessageNode,
+    Node,
+    OutagesNode,
+    PlayNode,
+    SetNode,
+    SurveyNode,
+    VerifyNode,
 )
 
 

@@ -13,8 +13,20 @@ from typing import Any, Collection
 from call_flows.graph import Edge, all_edges, roots, speech_on
 from call_flows.issues import Issue, Severity
 from call_flows.schema import (
-    BUILTIN_FLAGS, INPUT_TYPES, TERMINAL_TYPES, BalanceNode, BranchNode, CollectNode, Flow, LookupNode, MenuNode,
-    MessageNode, QueueNode, SetNode, TransferNode, VerifyNode,
+    BUILTIN_FLAGS,
+    INPUT_TYPES,
+    TERMINAL_TYPES,
+    BalanceNode,
+    BranchNode,
+    CollectNode,
+    Flow,
+    LookupNode,
+    MenuNode,
+    MessageNode,
+    QueueNode,
+    SetNode,
+    TransferNode,
+    VerifyNode,
 )
 
 

@@ -16,7 +16,13 @@ from pydantic import BaseModel, ValidationError
 from call_flows.issues import FlowError, Issue
 from call_flows.lint import lint
 from call_flows.schema import ID_RE, NODE_TYPES, Flow, FlowHeader, Node, Prompt
-from call_flows.yamlloc import LocMap, YamlProblem, YamlSyntaxError, load_located, locate
+from call_flows.yamlloc import (
+    LocMap,
+    YamlProblem,
+    YamlSyntaxError,
+    load_located,
+    locate,
+)
 
 SECTIONS = ("prompts", "nodes")
 __all__ = ["FlowError", "Issue", "check_file", "load_flow", "parse_flow"]

@@ -149,7 +149,7 @@ def service_jobs(lang: str = "zh") -> list[PromptJob]:
     jobs = [PromptJob(sound_name(lang, "fallback", k), t, VOICES[lang], None)
             for k, t in FALLBACK_TEXT.get(lang, {}).items()]
     try:
-        from ivr.acd.caller import AcdPrompts, PROMPT_TEXTS
+        from ivr.acd.caller import PROMPT_TEXTS, AcdPrompts
     except ImportError:  # the ACD is optional for flow work
         return jobs
     base = AcdPrompts().base.removeprefix("sound:").rstrip("/")

@@ -11,10 +11,17 @@ import datetime as dt
 import re
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal, Union
-
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 from call_flows.yamlloc import locate
 

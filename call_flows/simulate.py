@@ -10,14 +10,17 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 from typing import Any, Callable, TextIO
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
 
 from call_flows.say import SAY_TEXT
 from call_flows.schema import Flow
 from ivr.db import Database
-from sqlalchemy import select
-
 from ivr.db.models import Customer
 from ivr.engine import FlowEngine, FlowFailed, FlowResult, Outcome, ScriptedChannel
+from ivr.workorders import WorkOrderService
+
 
 def describe_media(flow: Flow, media: list[str]) -> str:
     """What the caller hears, as text: prompt texts, read-outs joined into words."""
@@ -107,7 +110,8 @@ async def simulate(flow: Flow, script: str, *, db: Database, workdir: Path, out:
     kwargs: dict[str, Any] = {"recognizer": recognizer, "observer": show, "sounds_dir": sounds_dir}
     if clock is not None:
         kwargs["clock"] = clock
-    engine = FlowEngine(db, **kwargs)
+    # The flow's own timezone: a dry run has no hotline settings, and the flow says where it runs.
+    engine = FlowEngine(db, orders=WorkOrderService(db, ZoneInfo(flow.header.timezone)), **kwargs)
     start = flow.header.entries[entry] if entry else None
     try:
         result = await engine.run(flow, channel, start=start)

@@ -1,4 +1,43 @@
-"""Errors shared across packages that must not depend on ivr.cli being imported once (python -m ivr.cli)."""
+"""The error shape every service raises, and the CLI's error.
+
+A service never raises UI text: it raises a `HotlineError` subclass with a stable `error_id` (the key the
+console's zh/en catalog and the HTTP status map use) and the facts behind it in `details`. `str()` is an
+English sentence for logs and the CLI. The Channel/AGI exception trees are protocol errors and stay apart.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+
+class HotlineError(Exception):
+    """A failure a caller of the service can act on. Subclasses set error_id; details fill the message."""
+
+    error_id: ClassVar[str] = "hotline.error"
+
+    def __init__(self, message: str = "", /, **details: Any) -> None:
+        self.details: dict[str, Any] = details
+        super().__init__(message or self.error_id)
+
+    @property
+    def message(self) -> str:
+        return str(self)
+
+
+class NotFound(HotlineError):
+    error_id = "hotline.not_found"
+
+
+class InvalidInput(HotlineError):
+    """Input that cannot be used: details name the field (`field`) when there is one."""
+
+    error_id = "hotline.invalid_input"
+
+
+class Conflict(HotlineError):
+    """The thing exists but is in a state that does not allow the request."""
+
+    error_id = "hotline.conflict"
 
 
 class CliError(Exception):

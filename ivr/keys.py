@@ -1,22 +1,12 @@
-"""Typed aiohttp AppKeys: the only way components find each other (no module globals)."""
+"""The kernel's AppKeys (settings, database). Every other key is declared next to the class it holds (e.g.
+ivr.acd.service.ACD, ivr.workorders.ORDERS), typed, so a key never needs an import from a layer above."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
 from aiohttp import web
 
-if TYPE_CHECKING:
-    from ivr.db import Database
-    from ivr.settings import Settings
+from ivr.db import Database
+from ivr.settings import Settings
 
-SETTINGS: web.AppKey["Settings"] = web.AppKey("settings")
-DB: web.AppKey["Database"] = web.AppKey("db")
-# Filled by the components that own them; typed loosely here to keep this module import-light.
-ARI: web.AppKey[Any] = web.AppKey("ari")
-AGI_SERVER: web.AppKey[Any] = web.AppKey("agi_server")
-CALLS: web.AppKey[Any] = web.AppKey("calls")
-ACD: web.AppKey[Any] = web.AppKey("acd")
-NOTIFIER: web.AppKey[Any] = web.AppKey("notifier")
-FLOWS: web.AppKey[Any] = web.AppKey("flows")
-SPEECH: web.AppKey[Any] = web.AppKey("speech")
+SETTINGS: web.AppKey[Settings] = web.AppKey("settings", Settings)
+DB: web.AppKey[Database] = web.AppKey("db", Database)

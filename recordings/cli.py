@@ -74,7 +74,7 @@ def _track(arg: str, default: str | None) -> tuple[Path, str]:
 
 
 def cmd_transcribe(args: argparse.Namespace) -> int:
-    from recordings.storage import RecordingError
+    from recordings.exceptions import RecordingError
     from recordings.transcribe import ModelError, Transcriber, check_track
 
     tracks = [_track(arg, args.speaker) for arg in args.files]
@@ -223,7 +223,7 @@ def cmd_purge(args: argparse.Namespace) -> int:
 
 async def _requeue(args: argparse.Namespace) -> int:
     from ivr.db import Database
-    from recordings.storage import enqueue_transcription
+    from recordings.jobs import enqueue_transcription
 
     db = Database(args.settings.database.url)
     try:

@@ -20,11 +20,11 @@ from dataclasses import dataclass
 from typing import Awaitable, Callable, TypeVar
 
 from sqlalchemy import and_, func, or_, select, update
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ivr.db import Database
-from ivr.db.models import JobStatus, TranscriptionJob, utcnow
+from ivr.db.models import Call, JobStatus, TranscriptionJob, utcnow
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -180,3 +180,30 @@ async def _retry_locked(fn: Callable[[], Awaitable[T]], attempts: int = 10) -> T
                 raise
             await asyncio.sleep(0.05 * (i + 1))
     raise AssertionError("unreachable")
+
+
+async def enqueue_transcription(db: Database, call_id: int, *, requeue: bool = False) -> int:
+    """Create the call's transcription job (once); requeue=True sends a finished or failed job round again.
+
+    Returns the job id. Safe to call from several places at once: the job row is unique per call.
+    """
+    for _ in range(3):
+        async with db.begin() as s:
+            if await s.get(Call, call_id) is None:
+                raise LookupError(f"no call {call_id}")
+            job = (await s.execute(select(TranscriptionJob).where(TranscriptionJob.call_id == call_id))
+                   ).scalar_one_or_none()
+            if job is not None:
+                if requeue and job.status in (JobStatus.DONE, JobStatus.FAILED):
+                    job.status, job.worker, job.lease_until, job.error = JobStatus.PENDING, "", None, ""
+                    job.attempts = 0
+                return job.id
+        try:
+            async with db.begin() as s:
+                job = TranscriptionJob(call_id=call_id, status=JobStatus.PENDING, created_at=utcnow())
+                s.add(job)
+                await s.flush()
+                return job.id
+        except IntegrityError:
+            continue  # someone else created it between our read and write: read it again
+    raise RuntimeError(f"could not enqueue transcription for call {call_id}")

@@ -16,9 +16,9 @@ import wave
 from pathlib import Path
 from typing import Any, Callable
 
+from recordings.exceptions import RecordingError
 from recordings.qa.model import Segment, Word
 from recordings.qa.text import join_words
-from recordings.storage import RecordingError
 
 # Vosk models emit bracketed tokens for noise and unknown words ([unk], [noise], [2]...): not speech.
 _NON_SPEECH = re.compile(r"^(\[.*\]|<.*>)$")

@@ -20,12 +20,19 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from ivr.db import Database
 from ivr.db.models import QaScore, Recording
 from ivr.settings import Settings
+from recordings.exceptions import RecordingError
 from recordings.jobs import Claim, JobQueue, LeaseLost
 from recordings.qa.model import QaResult, Segment
 from recordings.qa.rubric import Rubric
 from recordings.qa.scorer import score
-from recordings.qa.store import answer_offset, from_answer, load_call_facts, replace_segments, save_score
-from recordings.storage import TRANSCRIBED, RecordingError
+from recordings.qa.store import (
+    answer_offset,
+    from_answer,
+    load_call_facts,
+    replace_segments,
+    save_score,
+)
+from recordings.store import TRANSCRIBED
 from recordings.transcribe import Transcriber
 
 log = logging.getLogger(__name__)
@@ -119,7 +126,7 @@ class TranscriptionWorker:
             raise RecordingError(f"call {claim.call_id}: nothing to transcribe ({why})")
         unfinished = [r.direction for r in live if not r.sha256]
         if unfinished:
-            # Rows are written when recording starts and completed at hang-up (ivr/calls/recording.py):
+            # Rows are written when recording starts and completed at hang-up (recordings/store.py):
             # a job enqueued too early is given back and retried after a back-off.
             raise RuntimeError(f"call {claim.call_id}: {', '.join(unfinished)} recording not finalized yet")
         segments: list[Segment] = []

@@ -1,6 +1,6 @@
 """Time for the ACD: one injectable clock so the ring clock can be tested without waiting 15 seconds.
 
-`SystemClock` uses the event loop's monotonic time; `FakeClock` (ivr.acd.testing) moves only when a test says
+`SystemClock` uses the event loop's monotonic time; `FakeClock` (tests.fakes.acd) moves only when a test says
 so. Every deadline in the ACD is computed and awaited through this interface, never with bare asyncio.sleep.
 """
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import bisect
 import datetime as dt
-import enum
 import itertools
 from dataclasses import dataclass, field
 from typing import Iterable, Iterator, Protocol
@@ -16,19 +15,6 @@ from typing import Iterable, Iterator, Protocol
 from ivr.db.models import AgentState
 
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
-
-
-class Priority(enum.IntEnum):
-    """Waiting-call priority; flows may use any int, these are the levels the rules name."""
-
-    NORMAL = 0
-    SPECIAL_CARE = 10  # elderly, disabled, pregnant, veterans (registered 老弱病残)
-    EMERGENCY = 20  # gas alarm / leak
-
-
-def effective_priority(requested: int, special_care: bool) -> int:
-    """A registered special-care caller is never served after ordinary callers, whatever the flow asked."""
-    return max(requested, int(Priority.SPECIAL_CARE)) if special_care else requested
 
 
 class QueueRequestLike(Protocol):

@@ -16,8 +16,16 @@ from typing import Any, Awaitable, Coroutine, TypeVar
 from ivr.acd.clock import Clock
 from ivr.acd.entry import AcdError, Entry, EntryState, QueueOutcome, QueueResult
 from ivr.acd.model import AgentSlot, QueueConfig, Waiting, WaitList, needs_apology
-from ivr.acd.ports import (AcdEvent, AgentDialer, AgentLeg, CallAnswered, CallOffered, CallQueued, LegOutcome,
-                           OfferEnded)
+from ivr.acd.ports import (
+    AcdEvent,
+    AgentDialer,
+    AgentLeg,
+    CallAnswered,
+    CallOffered,
+    CallQueued,
+    LegOutcome,
+    OfferEnded,
+)
 from ivr.acd.records import AcdRecords
 from ivr.acd.roster import BUSY, AgentRoster
 from ivr.channel import ChannelError

@@ -1,6 +1,6 @@
 """The ACD's two seams: how an agent's phone is rung (AgentDialer) and who hears about it (AcdEvent).
 
-The ARI-backed dialer lives in ivr.acd.ari_dialer; tests use ivr.acd.testing.MemoryDialer. The caller side
+The ARI-backed dialer lives in ivr.acd.ari_dialer; tests use tests.fakes.acd.MemoryDialer. The caller side
 (music on hold, announcements, digits) goes through ivr.channel.Channel.
 """
 

@@ -14,7 +14,15 @@ from sqlalchemy import select
 
 from ivr.calls.timeline import Timeline
 from ivr.db import Database
-from ivr.db.models import Call, CallState, Customer, Offer, OfferResult, Queue, Violation
+from ivr.db.models import (
+    Call,
+    CallState,
+    Customer,
+    Offer,
+    OfferResult,
+    Queue,
+    Violation,
+)
 
 VIOLATION_KINDS = {OfferResult.NO_ANSWER: "ring_no_answer", OfferResult.REJECTED: "ring_rejected"}
 

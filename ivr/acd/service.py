@@ -15,21 +15,46 @@ import logging
 from dataclasses import dataclass
 from typing import Any, Awaitable, Callable, Coroutine, TypeVar
 
+from aiohttp import web
+
 from ivr.acd.caller import AcdPrompts, caller_media
 from ivr.acd.clock import Clock, SystemClock
-from ivr.acd.entry import AcdError, Command, Entry, EntryState, QueueOutcome, QueueResult
-from ivr.acd.model import AgentSlot, QueueConfig, QueueRequestLike, Waiting, WaitList, effective_priority, match
+from ivr.acd.entry import (
+    AcdError,
+    Command,
+    Entry,
+    EntryState,
+    QueueOutcome,
+    QueueResult,
+)
+from ivr.acd.model import (
+    AgentSlot,
+    QueueConfig,
+    QueueRequestLike,
+    Waiting,
+    WaitList,
+    match,
+)
 from ivr.acd.offers import OfferFlow
-from ivr.acd.ports import (AcdEvent, AcdListener, AgentDialer, CallAnswered, CallHold, CallLeftQueue, CallOffered,
-                           CallQueued)
+from ivr.acd.ports import (
+    AcdEvent,
+    AcdListener,
+    AgentDialer,
+    CallAnswered,
+    CallHold,
+    CallLeftQueue,
+    CallOffered,
+    CallQueued,
+)
 from ivr.acd.records import AcdRecords
 from ivr.acd.roster import BUSY, LOGIN_REASON, AgentRoster, AgentStateError
-from ivr.acd.workorders import NewWorkOrder, create_work_order
+from ivr.callers import effective_priority
 from ivr.calls.timeline import Timeline
 from ivr.channel import ChannelError
 from ivr.db import Database
 from ivr.db.models import AgentState, WorkOrderType
 from ivr.settings import Settings
+from ivr.workorders import NewWorkOrder, OrderSource, WorkOrderService
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -53,11 +78,13 @@ class AgentCall:
 
 
 class Acd(OfferFlow):
-    def __init__(self, db: Database, settings: Settings, dialer: AgentDialer, *, clock: Clock | None = None,
-                 prompts: AcdPrompts | None = None, timeline: Timeline | None = None) -> None:
+    def __init__(self, db: Database, settings: Settings, dialer: AgentDialer, orders: WorkOrderService, *,
+                 clock: Clock | None = None, prompts: AcdPrompts | None = None,
+                 timeline: Timeline | None = None) -> None:
         self.db = db
         self.settings = settings
         self.dialer = dialer
+        self.orders = orders
         self.clock: Clock = clock or SystemClock()
         self.prompts = prompts or AcdPrompts()
         self.records = AcdRecords(db, timeline or Timeline(db))
@@ -308,8 +335,8 @@ class Acd(OfferFlow):
         if entry.left.is_set():
             return False
         try:
-            order = await create_work_order(self.db, NewWorkOrder(
-                type=WorkOrderType.CALLBACK_REQUEST, description="排队等待时来电人选择预约回电",
+            order = await self.orders.create(NewWorkOrder(
+                type=WorkOrderType.CALLBACK_REQUEST, source=OrderSource.QUEUE, description="排队等待时来电人选择预约回电",
                 call_id=entry.call_id, customer_id=entry.customer_id, contact_phone=entry.caller_number),
                 at=self.clock.now())
         except Exception:
@@ -400,3 +427,6 @@ class Acd(OfferFlow):
         entry.held = on
         self._emit(CallHold(call_id=call_id, agent_pk=agent_pk, held=on))
         await self._record(entry, "hold" if on else "unhold", {"agent_pk": agent_pk})
+
+
+ACD: web.AppKey[Acd] = web.AppKey("acd", Acd)

@@ -27,7 +27,8 @@ from ivr.ari.client import (
     new_id,
 )
 from ivr.ari.media import PathMapper, to_ari_media_list
-from ivr.ari.models import Channel as ChannelModel, LiveRecording, Playback
+from ivr.ari.models import Channel as ChannelModel
+from ivr.ari.models import LiveRecording, Playback
 from ivr.ari.router import EventRouter
 from ivr.ari.snoop import SnoopRecorder
 from ivr.channel import (

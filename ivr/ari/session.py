@@ -14,10 +14,14 @@ import logging
 from typing import Awaitable, Callable
 from urllib.parse import urlencode
 
-from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
-
 from sqlalchemy.exc import DBAPIError, OperationalError
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import (
+    ConnectionClosed,
+    InvalidHandshake,
+    InvalidStatus,
+    InvalidURI,
+)
 
 from ivr.ari.client import AriClient, AriError, AriUnavailable
 from ivr.ari.events import Event, UnknownEvent, parse_event

@@ -3,7 +3,7 @@
 spy=in is what the caller says (the caller track); spy=out is what the caller hears, i.e. the agent and our
 prompts (the agent track). Snoops give continuous audio even when the channel itself carries no frames, and
 they keep recording after the caller leaves our application for the dialplan fallback; they end with the
-caller's channel. The mix is made afterwards by the recording service (ivr.calls.recording).
+caller's channel. The mix is made afterwards by the recording service (recordings.store).
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ from pydantic import ValidationError
 
 from ivr import keys
 from ivr.calls.schemas import CallOut, FallbackIn, LiveCallOut, TimelineEventOut
-from ivr.calls.services import CallService
+from ivr.calls.services import CALLS, CallService
 from ivr.calls.timeline import Timeline
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -22,7 +22,7 @@ Guard = Callable[[Handler], Handler]
 
 
 def _service(request: web.Request) -> CallService:
-    service = request.app.get(keys.CALLS)
+    service = request.app.get(CALLS)
     if not isinstance(service, CallService):
         raise web.HTTPServiceUnavailable(text=json.dumps({"error": "the ARI call engine is not running"}),
                                          content_type="application/json")

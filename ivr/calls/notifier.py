@@ -12,6 +12,8 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any, AsyncIterator, Callable
 
+from aiohttp import web
+
 from ivr.db.models import utcnow
 
 
@@ -102,3 +104,6 @@ class CallNotifier:
     def close(self) -> None:
         for sub in list(self._subs):
             sub.close()
+
+
+NOTIFIER: web.AppKey[CallNotifier] = web.AppKey("notifier", CallNotifier)

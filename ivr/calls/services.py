@@ -17,6 +17,8 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from aiohttp import web
+
 from ivr.ari import events as ev
 from ivr.ari.channel import AriChannel, SpeechHook
 from ivr.ari.client import AriClient, AriError, AriUnavailable
@@ -27,7 +29,7 @@ from ivr.calls.fallback import FallbackResult, FallbackTarget, continue_to_fallb
 from ivr.calls.handler import AgentLegContext, AgentLegHandler, CallContext, CallHandler
 from ivr.calls.live import CLOSE, DRAIN, AgentLeg, FirstHangup, Journal, LiveCall
 from ivr.calls.notifier import CallNotifier
-from ivr.calls.recording import CallRecordings
+from ivr.calls.ports import RecordingSink
 from ivr.calls.stasis import INBOUND, describe
 from ivr.calls.timeline import Timeline
 from ivr.channel import ChannelError, ChannelHungUp
@@ -40,7 +42,7 @@ STOP_GRACE_SECONDS = 5.0  # stopping: time for the call workers to write what th
 
 class CallService:
     def __init__(self, *, ari: AriClient, router: EventRouter, timeline: Timeline, notifier: CallNotifier,
-                 app: str, recording_dir: Path, recordings: CallRecordings | None = None,
+                 app: str, recording_dir: Path, recordings: RecordingSink | None = None,
                  handler: CallHandler | None = None, agent_handler: AgentLegHandler | None = None,
                  resume_handler: CallHandler | None = None, fallback: FallbackTarget = FallbackTarget(),
                  asterisk_path: PathMapper | None = None, speech: SpeechHook | None = None,
@@ -442,3 +444,5 @@ class CallService:
         self.legs.clear()
         self.snoops.clear()
 
+
+CALLS: web.AppKey[CallService] = web.AppKey("calls", CallService)

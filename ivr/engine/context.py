@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from decimal import Decimal
 
 from call_flows.schema import Flow
+from ivr.callers import AccountView, CustomerView
 from ivr.channel import Channel
 
 
@@ -32,30 +32,6 @@ class Jump(Exception):
         super().__init__(target)
         self.target = target
         self.reason = reason
-
-
-@dataclass(frozen=True)
-class AccountView:
-    id: int
-    account_no: str
-    utility: str
-    balance: Decimal
-    arrears: Decimal
-    status: str
-
-
-@dataclass(frozen=True)
-class CustomerView:
-    """A read-only snapshot of the caller's customer record (no ORM objects outlive their session)."""
-
-    id: int
-    name: str
-    id_number: str
-    address: str
-    area_code: str | None
-    special_care: bool
-    phones: tuple[str, ...]
-    accounts: tuple[AccountView, ...]
 
 
 @dataclass(frozen=True)

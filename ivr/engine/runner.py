@@ -1,6 +1,6 @@
 """The flow engine: runs a loaded flow over any Channel (ARI or FastAGI) and writes the path to the timeline.
 
-    engine = FlowEngine(db, recognizer=recognizer, sounds_dir=sounds)
+    engine = FlowEngine(db, orders=WorkOrderService(db, zone), recognizer=recognizer, sounds_dir=sounds)
     result = await engine.run(flow, channel)            # opens/gets the call row from channel.info
     if result.outcome is Outcome.QUEUE: acd.enqueue(result.queue)
 
@@ -17,31 +17,63 @@ from typing import Any, Callable, Sequence
 from zoneinfo import ZoneInfo
 
 from call_flows import say
+from call_flows.prompts import SAY_NAMESPACE, PromptError, render_dynamic
 from call_flows.prompts import media as prompt_media
-from call_flows.prompts import render_dynamic, PromptError, SAY_NAMESPACE
 from call_flows.schema import (
-    DAY_NAMES, BalanceNode, BranchNode, CollectNode, Condition, Flow, HangupNode, LookupNode, MenuNode,
-    MessageNode, OutagesNode, PlayNode, QueueNode, SetNode, SurveyNode, TransferNode, VerifyNode, time_in_range,
+    DAY_NAMES,
+    BalanceNode,
+    BranchNode,
+    CollectNode,
+    Condition,
+    Flow,
+    HangupNode,
+    LookupNode,
+    MenuNode,
+    MessageNode,
+    OutagesNode,
+    PlayNode,
+    QueueNode,
+    SetNode,
+    SurveyNode,
+    TransferNode,
+    VerifyNode,
+    time_in_range,
 )
+from ivr.callers import CallerDirectory, OutageView
 from ivr.calls.timeline import Timeline
-from ivr.channel import Channel, ChannelGone, ChannelHungUp, OperationFailed, Unsupported
+from ivr.channel import (
+    Channel,
+    ChannelGone,
+    ChannelHungUp,
+    OperationFailed,
+    Unsupported,
+)
 from ivr.db import Database
-from ivr.db.models import utcnow
+from ivr.db.models import WorkOrderType, utcnow
 from ivr.engine import inputs
-from ivr.engine.context import CallContext, FlowFailed, FlowResult, Jump, Outcome, QueueRequest
-from ivr.engine.data import FlowData, OutageView
+from ivr.engine.context import (
+    CallContext,
+    FlowFailed,
+    FlowResult,
+    Jump,
+    Outcome,
+    QueueRequest,
+)
+from ivr.workorders import NewWorkOrder, OrderSource, WorkOrderService
 
 log = logging.getLogger(__name__)
 Observer = Callable[[str, dict[str, Any]], None]
 
 
 class FlowEngine:
-    def __init__(self, db: Database, *, recognizer: Any = None, sounds_dir: Path | None = None,
+    def __init__(self, db: Database, *, orders: WorkOrderService, recognizer: Any = None,
+                 sounds_dir: Path | None = None,
                  clock: Callable[[], dt.datetime] = utcnow, observer: Observer | None = None,
                  max_steps: int = 300) -> None:
         self.db = db
         self.timeline = Timeline(db)
-        self.data = FlowData(db)
+        self.callers = CallerDirectory(db)
+        self.orders = orders
         self.recognizer = recognizer  # ivr.speech.Recognizer or None (keys only)
         self.sounds_dir = sounds_dir  # where outage notices are rendered; None: composed read-out only
         self.clock = clock
@@ -201,7 +233,7 @@ class FlowEngine:
     async def _repeat_caller(self, ctx: CallContext) -> None:
         try:
             since = self.clock() - dt.timedelta(hours=24)
-            if await self.data.recent_calls(ctx.caller_number, since, ctx.call_id):
+            if await self.callers.recent_calls(ctx.caller_number, since, ctx.call_id):
                 ctx.flags.add("repeat_caller")
         except Exception:  # noqa: BLE001 - a flag is not worth a call
             log.exception("call %s: repeat-caller check failed", ctx.call_id)
@@ -209,7 +241,7 @@ class FlowEngine:
     async def _lookup(self, ctx: CallContext, nid: str, node: LookupNode) -> str:
         try:
             if node.by == "caller_number":
-                found = await self.data.customers_by_phone(ctx.caller_number)
+                found = await self.callers.customers_by_phone(ctx.caller_number)
                 # One phone registered to several customers proves nothing: ask for the account number.
                 customer = found[0] if len(found) == 1 else None
                 account = None
@@ -218,7 +250,7 @@ class FlowEngine:
                     account = mine[0] if len(mine) == 1 else None
                 detail: dict[str, Any] = {"matches": len(found)}
             else:
-                pair = await self.data.customer_by_account(ctx.vars.get(node.var, ""), node.prefixes)
+                pair = await self.callers.customer_by_account(ctx.vars.get(node.var, ""), node.prefixes)
                 customer, account = pair if pair else (None, None)
                 detail = {}
         except Exception:  # noqa: BLE001 - unknown caller is a valid, safe answer
@@ -247,8 +279,8 @@ class FlowEngine:
         found: list[OutageView] = []
         if area:
             try:
-                found = await self.data.outages(area, node.utility or ctx.flow.header.utility, self.clock(),
-                                                dt.timedelta(hours=node.ahead_hours))
+                found = await self.callers.outages(area, [node.utility or ctx.flow.header.utility], self.clock(),
+                                                   dt.timedelta(hours=node.ahead_hours))
             except Exception:  # noqa: BLE001
                 log.exception("call %s: outage query failed", ctx.call_id)
         await self.event(ctx, "ivr.outage", {"node": nid, "area": area, "outages": [o.id for o in found]})
@@ -339,9 +371,11 @@ class FlowEngine:
             await self.event(ctx, "ivr.message", {"node": nid, "error": f"cannot record: {exc}"})
             raise Jump(ctx.flow.header.zero_out, "message could not be recorded") from None
         try:
-            number = await self.data.create_message_order(
-                call_id=ctx.call_id, order_type=node.order_type, customer=ctx.customer,
-                caller_number=ctx.caller_number, recording=path, flow=ctx.flow.name, node=nid, now=self.clock())
+            number = (await self.orders.create(NewWorkOrder(
+                type=WorkOrderType(node.order_type), source=OrderSource.IVR,
+                description=f"来电留言（{ctx.flow.name}/{nid}），录音：{path}", call_id=ctx.call_id,
+                customer_id=ctx.customer.id if ctx.customer else None, contact_phone=ctx.caller_number,
+                address=ctx.customer.address if ctx.customer else "", recording=path), at=self.clock())).number
         except Exception as exc:  # noqa: BLE001 - the message exists; a person must take the request
             log.exception("call %s: no work order for message %s", ctx.call_id, path)
             await self.event(ctx, "ivr.message", {"node": nid, "recording": path, "error": f"no work order: {exc}"})

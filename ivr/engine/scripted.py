@@ -21,7 +21,14 @@ from pathlib import Path
 from typing import Any, Callable, Literal, Sequence
 
 from call_flows.prompts import synthesize
-from ivr.channel import CallerInfo, ChannelHungUp, DigitsResult, Direction, RecordingHandle, Unsupported
+from ivr.channel import (
+    CallerInfo,
+    ChannelHungUp,
+    DigitsResult,
+    Direction,
+    RecordingHandle,
+    Unsupported,
+)
 
 REACTION_SECONDS = 0.5
 

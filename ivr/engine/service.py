@@ -1,7 +1,7 @@
 """FlowService: the loaded flows plus the engine, in the two shapes the adapters call.
 
 - ARI: `service.handle_call` is a CallHandler (ivr/calls/handler.py); `service.resume_call` the resume one.
-- AGI: the service itself is a FlowRunner (ivr/agi/flow.py): knows(name) + run(name, channel, context), which
+- AGI: the service itself is a FlowRunner (ivr/calls/agi/flow.py): knows(name) + run(name, channel, context), which
   returns the FlowResult; a queue result goes to app_queue through the dialplan (AGI cannot bridge).
 On ARI a flow that ends in a queue node is handed to the ACD (`acd.enqueue(call_id, channel, QueueRequest)`);
 when the agent hangs up first the caller gets the flow's `survey` entry, then the call is hung up. FlowFailed
@@ -14,6 +14,8 @@ import asyncio
 import logging
 from pathlib import Path
 from typing import Any, Mapping
+
+from aiohttp import web
 
 from call_flows.issues import Issue
 from call_flows.loader import check_file
@@ -70,7 +72,7 @@ class FlowService:
 
     async def run(self, name: str, channel: Channel, context: Any) -> FlowResult:
         """AGI cannot bridge, so a queue result is returned for the AGI server to send to app_queue
-        (ivr/agi/queue.py) instead of going to the ACD."""
+        (ivr/calls/agi/queue.py) instead of going to the ACD."""
         return await self.engine.run(self.flows[name], channel, call_id=getattr(context, "call_id", None))
 
     # --- ARI CallHandler ----------------------------------------------------------------------------------
@@ -111,3 +113,6 @@ class FlowService:
                 await channel.hangup()
             except ChannelError as exc:
                 log.info("call %s: hang-up after the survey: %s", call_id, exc)
+
+
+FLOWS: web.AppKey[FlowService] = web.AppKey("flows", FlowService)

@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
+from aiohttp import web
+
 from ivr.speech.phrases import UNK, Grammar, build_grammar, find_keyword, match_phrase
 
 log = logging.getLogger(__name__)
@@ -194,3 +196,6 @@ class Recognizer:
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+SPEECH: web.AppKey[Recognizer] = web.AppKey("speech", Recognizer)

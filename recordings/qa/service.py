@@ -25,10 +25,31 @@ from typing import Any, TextIO
 from sqlalchemy import Select, func, select
 
 from ivr.db import Database
-from ivr.db.models import Agent, Call, QaReview, QaScore, Recording, Role, TranscriptSegment, utcnow
+from ivr.db.models import (
+    Agent,
+    Call,
+    QaReview,
+    QaScore,
+    Recording,
+    Role,
+    TranscriptSegment,
+    utcnow,
+)
 from ivr.settings import Settings
-from recordings.privacy import (AccessDenied, Viewer, exports_pii, log_access, mask_evidence, mask_phone,
-                                mask_text, mask_words, may_export, may_open_call, may_review, sees_pii)
+from recordings.privacy import (
+    AccessDenied,
+    Viewer,
+    exports_pii,
+    log_access,
+    mask_evidence,
+    mask_phone,
+    mask_text,
+    mask_words,
+    may_export,
+    may_open_call,
+    may_review,
+    sees_pii,
+)
 from recordings.qa.rubric import Rubric
 from recordings.qa.store import answer_offset
 from recordings.qa.text import DIGIT_CHARS, find_digits

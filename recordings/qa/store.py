@@ -16,8 +16,18 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ivr.db import Database
-from ivr.db.models import (Agent, Call, CallEvent, JobStatus, Offer, QaScore, Recording, TranscriptionJob,
-                           TranscriptSegment, utcnow)
+from ivr.db.models import (
+    Agent,
+    Call,
+    CallEvent,
+    JobStatus,
+    Offer,
+    QaScore,
+    Recording,
+    TranscriptionJob,
+    TranscriptSegment,
+    utcnow,
+)
 from ivr.settings import Settings
 from recordings.qa.model import CallFacts, QaResult, Segment, Word
 from recordings.qa.rubric import Rubric

@@ -15,12 +15,15 @@ from aiohttp.test_utils import TestServer
 from sqlalchemy import select
 
 from ivr import keys
-from ivr.acd.app import acd_ctx
+from ivr.workorders import ORDERS, WorkOrderService
+from ivr.acd.service import ACD
+from ivr.calls.ari_engine import ARI
+from ivr.app import acd_ctx
 from ivr.acd.entry import QueueOutcome, QueueResult
 from ivr.acd.service import Acd
 from ivr.asterisk.instance import AsteriskInstance
 from ivr.asterisk.ports import PortAllocator
-from ivr.calls.app import ASTERISK_PATH, ASTERISK_RECORDINGS_DIR, CALL_HANDLER, ari_ctx
+from ivr.app import ASTERISK_PATH, ASTERISK_RECORDINGS_DIR, CALL_HANDLER, ari_ctx
 from ivr.calls.handler import CallContext
 from ivr.channel import Channel
 from ivr.db import Database
@@ -40,7 +43,7 @@ class Line:
 
     @property
     def acd(self) -> Acd:
-        return self.app[keys.ACD]
+        return self.app[ACD]
 
     def pk(self, agent_id: str) -> int:
         return self.seeded.agents[agent_id]
@@ -58,12 +61,13 @@ async def line(asterisk: AsteriskInstance, settings: Settings, db: Database) -> 
 
     async def handler(channel: Channel, ctx: CallContext) -> None:
         await channel.answer()
-        results.put_nowait((ctx.call_id, await app[keys.ACD].enqueue(ctx.call_id, channel, Request())))
+        results.put_nowait((ctx.call_id, await app[ACD].enqueue(ctx.call_id, channel, Request())))
         if not channel.hung_up:
             await channel.hangup()
 
     app[keys.SETTINGS] = settings_for_asterisk(asterisk, settings)
     app[keys.DB] = db
+    app[ORDERS] = WorkOrderService(db, settings.hotline.zone)
     app[CALL_HANDLER] = handler
     app[ASTERISK_RECORDINGS_DIR] = asterisk.recordings_dir_host
     app[ASTERISK_PATH] = asterisk.asterisk_path
@@ -73,7 +77,7 @@ async def line(asterisk: AsteriskInstance, settings: Settings, db: Database) -> 
     await server.start_server()
     try:
         async with asyncio.timeout(30):
-            await app[keys.ARI].session.resynced.wait()
+            await app[ARI].session.resynced.wait()
         yield Line(app, seeded, results)
     finally:
         await server.close()

@@ -6,8 +6,9 @@ import datetime as dt
 
 import pytest
 
-from ivr.acd.model import (AgentSlot, Priority, QueueConfig, Waiting, WaitList, choose_agent, effective_priority,
-                           match, needs_apology, ring_number, service_level_met)
+from ivr.acd.model import (AgentSlot, QueueConfig, Waiting, WaitList, choose_agent, match, needs_apology, ring_number,
+                           service_level_met)
+from ivr.callers import Priority, effective_priority
 from ivr.db.models import AgentState
 from ivr.settings import RingSettings
 

@@ -14,16 +14,17 @@ import pytest
 from sqlalchemy import select
 
 from ivr.acd.entry import AcdError, QueueOutcome, QueueResult
-from ivr.acd.model import Priority
+from ivr.callers import Priority
 from ivr.acd.roster import AgentStateError
 from ivr.acd.service import Acd, CallControlError
-from ivr.acd.testing import FakeChannel, FakeClock, MemoryDialer, MemoryLeg
+from tests.fakes.acd import FakeChannel, FakeClock, MemoryDialer, MemoryLeg
 from ivr.calls.timeline import Timeline
 from ivr.db import Database
 from ivr.db.models import (Agent, AgentState, AgentStateChange, Call, CallState, Offer, OfferResult, Violation,
                            WorkOrder, WorkOrderType)
 from ivr.settings import Settings, render_greeting
 from tests.acd.helpers import EventLog, Request, Seeded, new_call, seed
+from tests.builders import order_service
 
 T = TypeVar("T")
 LIMIT = 15.0
@@ -93,7 +94,7 @@ class Env:
 async def env(db: Database, settings: Settings) -> AsyncIterator[Env]:
     seeded = await seed(db)
     clock, dialer, log = FakeClock(), MemoryDialer(), EventLog()
-    acd = Acd(db, settings, dialer, clock=clock)
+    acd = Acd(db, settings, dialer, order_service(db), clock=clock)
     acd.subscribe(log)
     await acd.start()
     try:
@@ -369,7 +370,7 @@ async def test_restart_clears_call_states_and_stop_hands_calls_back(db: Database
         a = await s.get(Agent, seeded.agents["1001"])
         a.state = AgentState.TALKING
     clock, dialer = FakeClock(), MemoryDialer()
-    acd = Acd(db, settings, dialer, clock=clock)
+    acd = Acd(db, settings, dialer, order_service(db), clock=clock)
     await acd.start()
     slot = acd.roster.get(seeded.agents["1001"])
     assert slot.state is AgentState.NOT_READY and slot.reason == "系统重启"

@@ -8,9 +8,10 @@ import pytest
 
 from ivr.agi.connection import AgiConnection
 from ivr.agi.parser import AgiEnvironment, parse_env
-from ivr.agi.server import AgiServer
+from ivr.calls.agi.server import AgiServer
 from ivr.settings import AgiSettings
 from tests.agi.fake_asterisk import FakeAsterisk, env_block
+from tests.builders import ZONE
 
 
 @pytest.fixture
@@ -27,7 +28,7 @@ async def make_server(agi_settings: AgiSettings) -> AsyncIterator[ServerFactory]
     servers: list[AgiServer] = []
 
     async def make(**kwargs: object) -> AgiServer:
-        server = AgiServer(agi_settings, **kwargs)  # type: ignore[arg-type]
+        server = AgiServer(agi_settings, zone=ZONE, **kwargs)  # type: ignore[arg-type]
         await server.start()
         servers.append(server)
         return server

@@ -19,11 +19,11 @@ import aiohttp
 import pytest
 from sqlalchemy import select
 
-from ivr.agi.flow import FlowContext, FlowTable
-from ivr.agi.server import AgiServer
+from ivr.calls.agi.flow import FlowContext, FlowTable
+from ivr.calls.agi.server import AgiServer
 from ivr.asterisk.instance import AsteriskInstance
 from ivr.asterisk.ports import PortAllocator
-from ivr.calls.recording import CallRecordings
+from recordings.store import RecordingStore
 from ivr.calls.timeline import Timeline
 from ivr.channel import Channel, ChannelHungUp, DigitsResult, Direction
 from ivr.db import Database
@@ -31,6 +31,7 @@ from ivr.db.models import Agent, Call, CallState, HangupSide, JobStatus, Queue, 
 from ivr.engine import FlowResult, Outcome, QueueRequest
 from tests.agi.test_lookup import seed
 from tests.plugins.asterisk import ari_headers, start_sipp
+from tests.builders import ZONE, order_service
 
 SIPP_DIR = Path(__file__).resolve().parent / "sipp"
 T = TypeVar("T")
@@ -115,7 +116,7 @@ async def sqlite_db(sqlite_template: Path, tmp_path: Path) -> AsyncIterator[Data
 
 def server_for(asterisk: AsteriskInstance, **kwargs: Any) -> AgiServer:
     kwargs.setdefault("host_path", asterisk.host_path)  # as ivr/app.py wires it
-    return AgiServer(asterisk.settings.agi, recording_dir=str(asterisk.recordings_dir), **kwargs)
+    return AgiServer(asterisk.settings.agi, zone=ZONE, recording_dir=str(asterisk.recordings_dir), **kwargs)
 
 
 async def wait_sessions(server: AgiServer, count: int) -> None:
@@ -377,7 +378,7 @@ async def test_flow_calls_are_recorded_on_two_tracks(asterisk: AsteriskInstance,
         await channel.play(["sound:hello-world"])  # what the caller hears: the agent track
         await channel.collect_digits(max_digits=1, first_timeout=60)  # until the caller hangs up
 
-    recordings = CallRecordings(sqlite_db, tmp_path / "archive")
+    recordings = RecordingStore(sqlite_db, tmp_path / "archive")
     async with server_for(asterisk, db=sqlite_db, flow_runner=FlowTable({"agitest": flow}), recordings=recordings,
                           host_path=asterisk.host_path) as server:
         one, two = await ari.originate("Local/agitest@hotline-agi", "hotline-test", "play")  # demo-congrats
@@ -419,7 +420,7 @@ async def test_shipped_gas_flow_over_fastagi_hands_the_leak_to_app_queue_with_to
     key 1 at the main menu, and the caller waits in app_queue with the emergency queue and priority."""
     from call_flows.loader import load_flow
     from call_flows.prompts import build
-    from ivr.agi.flow import EngineRunner
+    from ivr.calls.agi.flow import EngineRunner
     from ivr.engine import FlowEngine
     from tests.flows.conftest import GAS
     from tests.flows.test_asterisk_flows import MARGIN, seconds
@@ -428,7 +429,7 @@ async def test_shipped_gas_flow_over_fastagi_hands_the_leak_to_app_queue_with_to
     flow = load_flow(GAS)
     report = run_isolated(lambda: build([flow], asterisk.sounds_dir_host))
     assert report.failed == []  # type: ignore[attr-defined]
-    runner = EngineRunner(FlowEngine(sqlite_db), {"gas": flow})
+    runner = EngineRunner(FlowEngine(sqlite_db, orders=order_service(sqlite_db)), {"gas": flow})
     press_at = seconds(asterisk.sounds_dir_host, flow, "welcome") + MARGIN
     async with server_for(asterisk, db=sqlite_db, flow_runner=runner) as server:
         one, two = await ari.originate("Local/gas@hotline-agi", "hotline-test", "dtmf-1",

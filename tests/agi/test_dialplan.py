@@ -6,7 +6,7 @@ import re
 from pathlib import PurePosixPath
 
 from ivr.agi.parser import parse_route
-from ivr.agi.queue import QUEUE_CONTEXT, QUEUE_EXTENSION, queue_variables
+from ivr.calls.agi.queue import QUEUE_CONTEXT, QUEUE_EXTENSION, queue_variables
 from ivr.asterisk.config import FALLBACK_REASONS, Layout, generate
 from ivr.engine import QueueRequest
 from ivr.settings import Settings

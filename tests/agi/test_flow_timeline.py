@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from ivr.agi.flow import FlowContext, FlowTable
+from ivr.calls.agi.flow import FlowContext, FlowTable
 from ivr.calls.timeline import Timeline
 from ivr.channel import Channel
 from ivr.db import Database

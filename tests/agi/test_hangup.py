@@ -1,4 +1,4 @@
-"""agi://host/hangup: who hung up, from the values the real Asterisk 22 reports (see ivr/agi/hangup.py)."""
+"""agi://host/hangup: who hung up, from the values the real Asterisk 22 reports (see ivr/calls/agi/hangup.py)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from collections.abc import AsyncIterator, Mapping
 
 import pytest
 
-from ivr.agi.hangup import VARIABLES, HangupFacts, hangup_side
+from ivr.calls.agi.hangup import VARIABLES, HangupFacts, hangup_side
 from ivr.agi.parser import parse_route
-from ivr.agi.server import AgiServer
+from ivr.calls.agi.server import AgiServer
 from ivr.calls.timeline import Timeline
 from ivr.db import Database
 from ivr.db.models import Agent, HangupSide
@@ -136,7 +136,7 @@ async def test_system_hang_up_and_a_row_already_closed(db: Database, make_server
 
 async def test_unknown_channel_is_left_alone(db: Database, make_server: ServerFactory,
                                              fakes: list[FakeAsterisk], caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.INFO, logger="ivr.agi.server")
+    caplog.set_level(logging.INFO, logger="ivr.calls.agi.server")
     server = await make_server(db=db)
     await hangup_session(server, fakes, "960.4", CALLER, {"CHANNEL(hangupsource)": CALLER})
     assert "call=None side=caller" in caplog.text

@@ -8,8 +8,8 @@ from collections.abc import AsyncIterator
 import pytest
 from sqlalchemy import select
 
-from ivr.acd.model import Priority
-from ivr.agi.lookup import (
+from ivr.callers import CallerDirectory, OutageView, Priority
+from ivr.calls.agi.lookup import (
     MAX_OUTAGE_TEXT_BYTES,
     PRIORITY_EMERGENCY,
     PRIORITY_SPECIAL_CARE,
@@ -21,8 +21,8 @@ from ivr.agi.lookup import (
 from ivr.calls.timeline import Timeline
 from ivr.db import Database
 from ivr.db.models import Account, Area, Customer, CustomerPhone, Outage, Utility, utcnow
-from ivr.engine.data import FlowData
 from tests.agi.conftest import ServerFactory
+from tests.builders import ZONE
 from tests.agi.fake_asterisk import FakeAsterisk, asterisk_parse_args
 
 NOW = utcnow()
@@ -254,18 +254,18 @@ async def test_caller_hangs_up_during_lookup(db: Database, seeded: dict[str, int
 
 
 async def test_household_number_prefers_the_special_care_member(db: Database, seeded: dict[str, int]) -> None:
-    facts = await look_up_caller(db, "13900139000", now=NOW)
+    facts = await look_up_caller(CallerDirectory(db), ZONE, "13900139000", now=NOW)
     assert facts.customer_id == seeded["zhao"] and facts.special_care and facts.priority == PRIORITY_SPECIAL_CARE
     # No accounts on file, so no utility to filter by: every outage in the area is worth telling.
     assert facts.outage_text == "明日计划停水， 请提前储水。"
 
 
 async def test_outage_filters(db: Database, seeded: dict[str, int]) -> None:
-    zhang = await look_up_caller(db, "13800138000", now=NOW)
+    zhang = await look_up_caller(CallerDirectory(db), ZONE, "13800138000", now=NOW)
     assert "管道抢修" in zhang.outage_text  # gas; the cancelled one and the water one are not his
-    later = await look_up_caller(db, "13800138000", now=NOW + dt.timedelta(hours=4))
+    later = await look_up_caller(CallerDirectory(db), ZONE, "13800138000", now=NOW + dt.timedelta(hours=4))
     assert later.outage_text == ""  # the repair ended
-    li = await look_up_caller(db, "010-62345678", now=NOW + dt.timedelta(hours=40))
+    li = await look_up_caller(CallerDirectory(db), ZONE, "010-62345678", now=NOW + dt.timedelta(hours=40))
     assert li.outage_text == ""  # the planned water outage is over
 
 
@@ -276,9 +276,9 @@ async def test_outage_filters(db: Database, seeded: dict[str, int]) -> None:
 ])
 async def test_lookup_and_flow_engine_agree_on_the_caller(db: Database, seeded: dict[str, int], number: str,
                                                           who: str | None) -> None:
-    """One normaliser (ivr/phones.py): the lookup and the flow engine identify the same customer."""
-    facts = await look_up_caller(db, number, now=NOW)
-    engine = [c.id for c in await FlowData(db).customers_by_phone(number)]
+    """One directory (ivr/callers): the lookup and the flow engine identify the same customer."""
+    facts = await look_up_caller(CallerDirectory(db), ZONE, number, now=NOW)
+    engine = [c.id for c in await CallerDirectory(db).customers_by_phone(number)]
     expected = None if who is None else seeded[who]
     assert facts.customer_id == expected
     assert engine == ([] if who is None else [expected])
@@ -287,34 +287,34 @@ async def test_lookup_and_flow_engine_agree_on_the_caller(db: Database, seeded: 
 # --- pure helpers -----------------------------------------------------------------------------------------
 
 
-def _outage(**kw: object) -> Outage:
+def _outage(**kw: object) -> OutageView:
     base: dict[str, object] = {"area_code": "A01", "utility": Utility.GAS, "starts_at": NOW, "ends_at": None,
                                "reason": "", "notice": ""}
     base.update(kw)
-    return Outage(**base)
+    return OutageView.of(Outage(id=1, planned=False, **base))
 
 
 def test_generated_notice_texts() -> None:
     start = dt.datetime(2026, 3, 5, 1, 0, tzinfo=dt.timezone.utc)  # 09:00 in China
     end = dt.datetime(2026, 3, 5, 9, 30, tzinfo=dt.timezone.utc)  # 17:30
-    active = outage_text(_outage(starts_at=start, ends_at=end, reason="阀门更换"), "城东片区", now=start)
+    active = outage_text(_outage(starts_at=start, ends_at=end, reason="阀门更换"), "城东片区", zone=ZONE, now=start)
     assert active == "您所在的城东片区因阀门更换正在停气，预计3月5日17:30恢复供气。"
     planned = outage_text(_outage(starts_at=start, ends_at=end, utility=Utility.WATER), "",
-                          now=start - dt.timedelta(days=1))
+                          zone=ZONE, now=start - dt.timedelta(days=1))
     assert planned == "您所在区域将于3月5日09:00至3月5日17:30停水。"
-    open_ended = outage_text(_outage(starts_at=start), "城西片区", now=start)
+    open_ended = outage_text(_outage(starts_at=start), "城西片区", zone=ZONE, now=start)
     assert open_ended == "您所在的城西片区正在停气，恢复时间另行通知。"
 
 
 def test_notice_is_one_bounded_line() -> None:
-    text = outage_text(_outage(notice="第一行\r\n第二行\t" + "很长" * 2000), "", now=NOW)
+    text = outage_text(_outage(notice="第一行\r\n第二行\t" + "很长" * 2000), "", zone=ZONE, now=NOW)
     assert "\n" not in text and "\r" not in text
     assert len(text.encode()) <= MAX_OUTAGE_TEXT_BYTES
     assert text.startswith("第一行 第二行 ") and text.endswith("…")
 
 
 async def test_customer_rows_are_untouched_by_lookup(db: Database, seeded: dict[str, int]) -> None:
-    await look_up_caller(db, "13800138000", now=NOW)
+    await look_up_caller(CallerDirectory(db), ZONE, "13800138000", now=NOW)
     async with db.session() as s:
         names = sorted((await s.execute(select(Customer.name))).scalars())
     assert names == sorted(["张三", "李四", "王五", "赵六"])

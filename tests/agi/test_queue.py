@@ -11,11 +11,13 @@ from aiohttp import web
 
 from call_flows.loader import parse_flow
 from ivr import keys
-from ivr.acd.model import Priority
-from ivr.agi.ctx import agi_server_ctx
-from ivr.agi.flow import EngineRunner, FlowContext, FlowTable
-from ivr.agi.queue import QUEUE_CONTEXT, queue_request_of, queue_variables
-from ivr.agi.server import AgiServer
+from ivr.calls.agi.server import AGI_SERVER
+from ivr.engine.service import FLOWS
+from ivr.callers import Priority
+from ivr.app import agi_server_ctx
+from ivr.calls.agi.flow import EngineRunner, FlowContext, FlowTable
+from ivr.calls.agi.queue import QUEUE_CONTEXT, queue_request_of, queue_variables
+from ivr.calls.agi.server import AgiServer
 from ivr.calls.timeline import Timeline
 from ivr.channel import Channel
 from ivr.db import Database
@@ -26,6 +28,7 @@ from ivr.settings import AgiSettings, Settings
 from tests.agi.conftest import ServerFactory
 from tests.agi.fake_asterisk import FakeAsterisk
 from tests.plugins.database import free_port
+from tests.builders import order_service
 
 TINY_FLOW = textwrap.dedent("""
     flow: agiq
@@ -162,7 +165,7 @@ class RefusingAcd:
 def tiny_service(db: Database, acd: RefusingAcd) -> FlowService:
     flow, issues = parse_flow(TINY_FLOW, "agiq.yaml")
     assert flow is not None, issues
-    return FlowService(FlowEngine(db), {"agiq": flow}, default_flow="agiq", acd=acd)
+    return FlowService(FlowEngine(db, orders=order_service(db)), {"agiq": flow}, default_flow="agiq", acd=acd)
 
 
 async def test_engine_flow_over_agi_is_queued_in_app_queue_not_the_acd(
@@ -196,12 +199,12 @@ async def test_cleanup_ctx_runs_the_engine_service_through_the_engine_runner(db:
     app = web.Application()
     app[keys.SETTINGS] = Settings().model_copy(update={"agi": AgiSettings(host="127.0.0.1", port=port)})
     service = tiny_service(db, RefusingAcd())
-    app[keys.FLOWS] = service
+    app[FLOWS] = service
     app.cleanup_ctx.append(agi_server_ctx(recording_dir="/rec"))
     runner = web.AppRunner(app)
     await runner.setup()
     try:
-        wrapped = app[keys.AGI_SERVER].flow_runner
+        wrapped = app[AGI_SERVER].flow_runner
         assert isinstance(wrapped, EngineRunner) and wrapped.engine is service.engine
     finally:
         await runner.cleanup()

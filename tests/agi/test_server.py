@@ -11,12 +11,13 @@ import logging
 
 import pytest
 
-from ivr.agi.flow import FlowContext, FlowTable
-from ivr.agi.server import AgiServer
+from ivr.calls.agi.flow import FlowContext, FlowTable
+from ivr.calls.agi.server import AgiServer
 from ivr.channel import Channel, ChannelHungUp
 from ivr.settings import AgiSettings
 from tests.agi.conftest import ServerFactory
 from tests.agi.fake_asterisk import FakeAsterisk, env_block
+from tests.builders import ZONE
 
 
 async def open_fake(server: AgiServer, fakes: list[FakeAsterisk], script: str | None = "lookup",
@@ -161,7 +162,7 @@ async def test_hangup_notice_reaches_the_flow(make_server: ServerFactory, fakes:
 async def test_bad_environment_block_closes_without_a_command(make_server: ServerFactory,
                                                               fakes: list[FakeAsterisk], block: bytes,
                                                               caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.WARNING, "ivr.agi.server")
+    caplog.set_level(logging.WARNING, "ivr.calls.agi.server")
     server = await make_server()
     fake = await open_fake(server, fakes, None)
     await fake.send(block)
@@ -250,7 +251,7 @@ async def test_stop_hands_running_calls_back(agi_settings: object, fakes: list[F
         started.set()
         await asyncio.Event().wait()
 
-    server = AgiServer(agi_settings, flow_runner=FlowTable({"gas": long_flow}))  # type: ignore[arg-type]
+    server = AgiServer(agi_settings, zone=ZONE, flow_runner=FlowTable({"gas": long_flow}))  # type: ignore[arg-type]
     await server.start()
     try:
         fake = await open_fake(server, fakes, "flow/gas")
@@ -303,19 +304,21 @@ async def test_as_an_aiohttp_cleanup_ctx(agi_settings: object, fakes: list[FakeA
     from aiohttp import web
 
     from ivr import keys
-    from ivr.agi.ctx import agi_server_ctx
+    from ivr.calls.agi.server import AGI_SERVER
+    from ivr.engine.service import FLOWS
+    from ivr.app import agi_server_ctx
     from ivr.settings import Settings
     from tests.plugins.database import free_port
 
     port = free_port()
     app = web.Application()
     app[keys.SETTINGS] = Settings().model_copy(update={"agi": AgiSettings(host="127.0.0.1", port=port)})
-    app[keys.FLOWS] = FlowTable({"gas": demo_flow})
+    app[FLOWS] = FlowTable({"gas": demo_flow})
     app.cleanup_ctx.append(agi_server_ctx(recording_dir="/rec"))
     runner = web.AppRunner(app)
     await runner.setup()
     try:
-        server = app[keys.AGI_SERVER]
+        server = app[AGI_SERVER]
         assert server.port == port and server.recording_dir == "/rec"
         fake = await open_fake(server, fakes, "flow/gas")
         assert await fake.answer("200 result=0") == "ANSWER"
@@ -329,12 +332,13 @@ async def test_cleanup_ctx_refuses_a_runner_of_the_wrong_shape() -> None:
     from aiohttp import web
 
     from ivr import keys
-    from ivr.agi.ctx import agi_server_ctx
+    from ivr.app import agi_server_ctx
+    from ivr.engine.service import FLOWS
     from ivr.settings import Settings
 
     app = web.Application()
     app[keys.SETTINGS] = Settings()
-    app[keys.FLOWS] = object()
+    app[FLOWS] = object()  # type: ignore[assignment]
     app.cleanup_ctx.append(agi_server_ctx())
     runner = web.AppRunner(app)
     with pytest.raises(TypeError, match="FlowRunner"):

@@ -13,12 +13,12 @@ from typing import Any, AsyncIterator, Awaitable, Callable
 import pytest
 
 from ivr.ari.client import AriClient
-from ivr.ari.fake import FakeAri
+from tests.fakes.ari import FakeAri
 from ivr.ari.spec import ApiSpec
-from ivr.calls.app import AriEngine
+from ivr.calls.ari_engine import AriEngine
 from ivr.calls.handler import AgentLegHandler, CallContext, CallHandler
 from ivr.calls.notifier import CallNotice, CallNotifier, Subscription
-from ivr.calls.recording import CallRecordings
+from recordings.store import RecordingStore
 from ivr.calls.timeline import Timeline
 from ivr.channel import Channel
 from ivr.db import Database
@@ -98,7 +98,7 @@ class Harness:
                resume_handler: CallHandler | None = None) -> AriEngine:
         engine = AriEngine(self.settings, self.timeline, self.notifier,
                            recording_dir=self.recording_dir,
-                           recordings=CallRecordings(self.db, self.archive), spec=self.spec,
+                           recordings=RecordingStore(self.db, self.archive), spec=self.spec,
                            handler=handler, agent_handler=agent_handler, resume_handler=resume_handler)
         self.engines.append(engine)
         return engine

@@ -6,9 +6,13 @@ import pytest
 from aiohttp import web
 
 from ivr import keys
-from ivr.ari.fake import FakeAri
+from ivr.calls.ari_engine import ARI
+from ivr.calls.services import CALLS
+from ivr.calls.notifier import NOTIFIER
+from tests.fakes.ari import FakeAri
 from ivr.asterisk.instance import AsteriskInstance
-from ivr.calls.app import ASTERISK_RECORDINGS_DIR, CALL_HANDLER, AriEngine, ari_ctx, default_asterisk_paths
+from ivr.app import ASTERISK_RECORDINGS_DIR, CALL_HANDLER, ari_ctx
+from ivr.calls.ari_engine import AriEngine, default_asterisk_paths
 from ivr.calls.handler import CallContext
 from ivr.calls.notifier import CallNotifier
 from ivr.calls.services import CallService
@@ -35,10 +39,10 @@ async def test_ari_ctx_runs_calls_and_stops_cleanly(ari_settings: Settings, db: 
     runner = web.AppRunner(app, handle_signals=False)
     await runner.setup()
     try:
-        assert isinstance(app[keys.CALLS], CallService)
-        engine = app[keys.ARI]
+        assert isinstance(app[CALLS], CallService)
+        engine = app[ARI]
         assert isinstance(engine, AriEngine)
-        notifier = app[keys.NOTIFIER]
+        notifier = app[NOTIFIER]
         assert isinstance(notifier, CallNotifier)
         await guard(engine.session.resynced.wait(), "connect")
         sub = notifier.subscribe()

@@ -24,7 +24,7 @@ from ivr.ari import events as ev
 from ivr.ari.client import AriClient, AriNotFound
 from ivr.ari.models import Channel as ChannelModel
 from ivr.asterisk.instance import AsteriskInstance
-from ivr.calls.fallback_messages import FallbackSweeper
+from ivr.workorders.intake import FallbackSweeper
 from ivr.calls.handler import AgentLegContext, CallContext
 from ivr.calls.notifier import CallNotice
 from ivr.channel import Channel

@@ -12,7 +12,7 @@ import pytest
 from ivr.ari import events as ev
 from ivr.ari.channel import AriChannel
 from ivr.ari.client import AriClient
-from ivr.ari.fake import FakeAri
+from tests.fakes.ari import FakeAri
 from ivr.ari.media import MediaError
 from ivr.ari.session import AriSession
 from ivr.channel import Channel, ChannelHungUp, Direction, OperationFailed, Unsupported

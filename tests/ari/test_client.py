@@ -18,7 +18,7 @@ from ivr.ari.client import (
     basic_auth_header,
     error_for,
 )
-from ivr.ari.fake import FakeAri
+from tests.fakes.ari import FakeAri
 
 
 async def test_typed_results(fake: FakeAri, client: AriClient) -> None:

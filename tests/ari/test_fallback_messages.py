@@ -9,11 +9,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from ivr.calls.fallback_messages import FallbackSweeper, SidecarError, parse_sidecar
+from ivr.workorders.intake import FallbackSweeper, SidecarError, parse_sidecar
 from ivr.calls.timeline import Timeline
 from ivr.db import Database
 from ivr.db.models import Call, HangupSide, WorkOrder, WorkOrderType
 from tests.flows.conftest import add_customer
+from tests.builders import order_service
 
 EPOCH = 1_795_000_000
 AT = dt.datetime.fromtimestamp(EPOCH, dt.timezone.utc)
@@ -50,7 +51,7 @@ def test_a_sidecar_parses_and_bad_ones_name_file_and_line() -> None:
 async def test_a_call_we_never_saw_gets_a_row_and_a_callback_order(db: Database, tmp_path: Path) -> None:
     customer = await add_customer(db, name="李娜", phone="13900139001")
     path = sidecar(tmp_path, "hl-1795000000.7")
-    sweeper = FallbackSweeper(db, tmp_path, message_seconds=120)
+    sweeper = FallbackSweeper(db, tmp_path, order_service(db), message_seconds=120)
     report = await sweeper.sweep(LATER)
     assert len(report.orders) == 1 and not path.exists() and path.with_suffix(".done").exists()
     async with db.session() as s:
@@ -73,7 +74,7 @@ async def test_a_known_call_is_reused_and_a_silent_caller_is_still_called_back(d
     call, _ = await Timeline(db).open_call(channel_id="hl-1795000000.9", protocol="ari",
                                            caller_number="13700000000", at=AT)
     sidecar(tmp_path, "hl-1795000000.9", caller="13700000000", reason="handler_failed", message=b"RIFF")
-    report = await FallbackSweeper(db, tmp_path, message_seconds=120).sweep(LATER)
+    report = await FallbackSweeper(db, tmp_path, order_service(db), message_seconds=120).sweep(LATER)
     assert len(report.orders) == 1
     async with db.session() as s:
         calls = (await s.execute(select(Call))).scalars().all()
@@ -87,7 +88,7 @@ async def test_a_known_call_is_reused_and_a_silent_caller_is_still_called_back(d
 async def test_recent_messages_wait_and_a_crash_before_the_rename_makes_no_second_order(
         db: Database, tmp_path: Path) -> None:
     fresh = sidecar(tmp_path, "hl-fresh", epoch=EPOCH)
-    sweeper = FallbackSweeper(db, tmp_path, message_seconds=120)
+    sweeper = FallbackSweeper(db, tmp_path, order_service(db), message_seconds=120)
     early = await sweeper.sweep(AT + dt.timedelta(seconds=30))  # the caller may still be speaking
     assert (early.orders, early.waiting) == ([], 1) and fresh.exists()
     assert len((await sweeper.sweep(LATER)).orders) == 1
@@ -104,7 +105,7 @@ async def test_an_unreadable_sidecar_is_set_aside_and_the_rest_still_swept(db: D
     (tmp_path / "fallback-broken.txt").write_text("caller=1\n", encoding="utf-8")
     (tmp_path / "fallback-other.txt.tmp").write_text("half written", encoding="utf-8")  # not a sidecar yet
     sidecar(tmp_path, "hl-good")
-    report = await FallbackSweeper(db, tmp_path, message_seconds=120).sweep(LATER)
+    report = await FallbackSweeper(db, tmp_path, order_service(db), message_seconds=120).sweep(LATER)
     assert len(report.orders) == 1 and len(report.bad) == 1 and "no uniqueid" in report.bad[0]
     assert (tmp_path / "fallback-broken.bad").exists() and (tmp_path / "fallback-other.txt.tmp").exists()
-    assert (await FallbackSweeper(db, tmp_path / "missing", message_seconds=120).sweep(LATER)).orders == []
+    assert (await FallbackSweeper(db, tmp_path / "missing", order_service(db), message_seconds=120).sweep(LATER)).orders == []

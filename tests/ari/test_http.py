@@ -8,8 +8,9 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from ivr import keys
-from ivr.ari.fake import FakeAri
-from ivr.calls.app import ASTERISK_RECORDINGS_DIR, CALL_HANDLER, ari_ctx
+from ivr.calls.ari_engine import ARI
+from tests.fakes.ari import FakeAri
+from ivr.app import ASTERISK_RECORDINGS_DIR, CALL_HANDLER, ari_ctx
 from ivr.calls.http import Handler, add_routes
 from ivr.db import Database
 from ivr.settings import Settings
@@ -38,7 +39,7 @@ async def test_live_calls_timeline_and_supervisor_fallback(db: Database, fake: F
     app.cleanup_ctx.append(ari_ctx)
     add_routes(app, guard=guard_)
     client: TestClient = await aiohttp_client(app)
-    await guard(app[keys.ARI].session.resynced.wait())
+    await guard(app[ARI].session.resynced.wait())
     cid = await fake.inbound_call(caller="13611112222")
     _, ctx = await guard(gate.entered.get())
     h = {"X-Role": "supervisor"}

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from ivr.calls.recording import CallRecordings
+from recordings.store import RecordingStore
 from ivr.calls.timeline import Timeline
 from ivr.channel import Direction, RecordingHandle
 from ivr.db import Database
@@ -48,13 +48,13 @@ async def _rows(db: Database, call_id: int) -> dict[str, Recording]:
 
 async def test_pending_recordings_are_finalized_after_a_restart(db: Database, tmp_path: Path) -> None:
     spool, archive = tmp_path / "spool", tmp_path / "archive"
-    store = CallRecordings(db, archive)
+    store = RecordingStore(db, archive)
     call_id, handle = await _call_with_recording(db, spool)
     await store.register(call_id, handle)
     assert {r.sha256 for r in (await _rows(db, call_id)).values()} == {""}
     await Timeline(db).close_call(call_id, side=HangupSide.CALLER, cause="Normal Clearing")
     # (the service restarted here: only the rows remember the recording)
-    assert await CallRecordings(db, archive).finalize_pending() == 1
+    assert await RecordingStore(db, archive).finalize_pending() == 1
     rows = await _rows(db, call_id)
     assert set(rows) == {"caller", "agent", "mixed"}
     for row in rows.values():
@@ -63,11 +63,11 @@ async def test_pending_recordings_are_finalized_after_a_restart(db: Database, tm
     assert rows["caller"].duration_seconds == 2.0 and rows["agent"].duration_seconds == 1.5
     assert rows["mixed"].duration_seconds == 2.0  # sox pads the shorter track
     assert not list(spool.iterdir())  # moved, not copied
-    assert await CallRecordings(db, archive).finalize_pending() == 0  # nothing left
+    assert await RecordingStore(db, archive).finalize_pending() == 0  # nothing left
 
 
 async def test_open_calls_are_not_finalized_early(db: Database, tmp_path: Path) -> None:
-    store = CallRecordings(db, tmp_path / "archive")
+    store = RecordingStore(db, tmp_path / "archive")
     call_id, handle = await _call_with_recording(db, tmp_path / "spool")
     await store.register(call_id, handle)
     assert await store.finalize_pending() == 0
@@ -75,7 +75,7 @@ async def test_open_calls_are_not_finalized_early(db: Database, tmp_path: Path) 
 
 async def test_a_missing_track_still_stores_the_rest(db: Database, tmp_path: Path,
                                                      caplog: pytest.LogCaptureFixture) -> None:
-    store = CallRecordings(db, tmp_path / "archive")
+    store = RecordingStore(db, tmp_path / "archive")
     call_id, handle = await _call_with_recording(db, tmp_path / "spool", agent=False)
     stored = await store.finalize(call_id, handle)
     assert sorted(s.direction.value for s in stored) == ["caller", "mixed"]
@@ -84,7 +84,7 @@ async def test_a_missing_track_still_stores_the_rest(db: Database, tmp_path: Pat
 
 async def test_without_sox_there_is_no_mix_and_a_clear_error(db: Database, tmp_path: Path,
                                                              caplog: pytest.LogCaptureFixture) -> None:
-    store = CallRecordings(db, tmp_path / "archive", sox="/nonexistent/sox")
+    store = RecordingStore(db, tmp_path / "archive", sox="/nonexistent/sox")
     call_id, handle = await _call_with_recording(db, tmp_path / "spool")
     stored = await store.finalize(call_id, handle)
     assert sorted(s.direction.value for s in stored) == ["agent", "caller"]

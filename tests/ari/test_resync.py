@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 from websockets.asyncio.client import connect
 
 from ivr.ari.client import basic_auth_header
-from ivr.calls.app import AriEngine
+from ivr.calls.ari_engine import AriEngine
 from ivr.calls.handler import AgentLegContext, CallContext
 from ivr.channel import Channel
 from ivr.db.models import Call, HangupSide

@@ -10,7 +10,7 @@ import pytest
 
 from ivr.ari import events as ev
 from ivr.ari.client import AriClient
-from ivr.ari.fake import FakeAri
+from tests.fakes.ari import FakeAri
 from ivr.ari.session import AriSession, Backoff
 from tests.ari.conftest import guard, until
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from ivr.ari.client import AriClient
-from ivr.ari.fake import FakeAri
+from tests.fakes.ari import FakeAri
 from ivr.ari.spec import PACKAGED_DOCS, REFERENCE_DOCS, RESOURCE_FILES, ApiSpec, SpecError, SpecViolation
 
 

@@ -19,6 +19,7 @@ from ivr.calls.timeline import Timeline
 from ivr.db import Database
 from ivr.db.models import Account, Area, Call, CallEvent, Customer, CustomerPhone, Outage, Utility
 from ivr.engine import FlowEngine, FlowResult, ScriptedChannel
+from tests.builders import order_service
 
 REPO = Path(__file__).resolve().parents[2]
 GAS = REPO / "call_flows" / "gas.yaml"
@@ -70,7 +71,7 @@ async def run_flow(db: Database, flow: Flow, script: str, tmp_path: Path, *, cal
     kw: dict[str, Any] = dict(engine_kw)
     if clock is not None:
         kw["clock"] = lambda: clock
-    engine = FlowEngine(db, recognizer=recognizer, **kw)
+    engine = FlowEngine(db, orders=order_service(db), recognizer=recognizer, **kw)
     result = await engine.run(flow, channel, start=start)
     timeline = Timeline(db)
     call = await timeline.by_channel(channel.id)

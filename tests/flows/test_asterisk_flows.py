@@ -22,13 +22,13 @@ from sqlalchemy import select
 from call_flows.loader import load_flow
 from call_flows.prompts import build, synthesize
 from call_flows.schema import Flow
-from ivr.acd.model import Priority
+from ivr.callers import Priority
 from ivr.ari.client import AriNotFound
 from ivr.ari.spec import ApiSpec
 from ivr.asterisk.instance import AsteriskInstance
 from ivr.asterisk.ports import PortAllocator
 from ivr.asterisk.sipp import run_sipp, uac_scenario
-from ivr.calls.app import AriEngine
+from ivr.calls.ari_engine import AriEngine
 from ivr.calls.handler import CallContext
 from ivr.calls.notifier import CallNotifier
 from ivr.calls.timeline import Timeline
@@ -41,6 +41,7 @@ from ivr.speech import Recognizer
 from tests.flows.conftest import GAS, WATER, add_customer, add_outage
 from tests.plugins.asterisk import ari_headers, settings_for_asterisk
 from tests.plugins.database import run_isolated
+from tests.builders import order_service
 
 pytestmark = pytest.mark.asterisk
 MARGIN = 4.0  # seconds into a menu prompt at which the caller presses its key
@@ -80,7 +81,7 @@ class Line:
         self.asterisk = asterisk
         self.timeline = Timeline(db)
         self.results: asyncio.Queue[tuple[int, FlowResult]] = asyncio.Queue()
-        engine = FlowEngine(db, recognizer=recognizer)
+        engine = FlowEngine(db, orders=order_service(db), recognizer=recognizer)
 
         async def handler(channel: Channel, ctx: CallContext) -> None:
             result = await engine.run(flow, channel, call_id=ctx.call_id, start=start)

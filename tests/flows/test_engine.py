@@ -17,6 +17,7 @@ from ivr.db import Database
 from ivr.engine import FlowEngine, FlowFailed, Outcome, ScriptedChannel, ScriptError, parse_script
 from ivr.phones import phone_key
 from tests.flows.conftest import add_customer, at_local, flow_from, run_flow
+from tests.builders import order_service
 
 HEAD = """\
 flow: t
@@ -306,7 +307,7 @@ async def test_our_failure_is_recorded_and_raised_for_the_dialplan_fallback(db: 
     flow = make(tmp_path, "n:\n  type: play\n  prompt: p\n  next: agent\n")
     channel = FailingPlay("", workdir=tmp_path)
     with pytest.raises(FlowFailed, match="flow t failed at n: OperationFailed"):
-        await FlowEngine(db).run(flow, channel)
+        await FlowEngine(db, orders=order_service(db)).run(flow, channel)
     call = await Timeline(db).by_channel(channel.id)
     assert call is not None
     errors = [e.data for e in await Timeline(db).events(call.id) if e.kind == "ivr.error"]
@@ -316,7 +317,7 @@ async def test_our_failure_is_recorded_and_raised_for_the_dialplan_fallback(db: 
 async def test_a_lost_timeline_write_does_not_cost_the_call(db: Database, tmp_path: Path,
                                                             caplog: pytest.LogCaptureFixture) -> None:
     flow = make(tmp_path, "n:\n  type: play\n  prompt: p\n  next: agent\n")
-    engine = FlowEngine(db)
+    engine = FlowEngine(db, orders=order_service(db))
 
     async def broken(*args: Any, **kwargs: Any) -> int:
         raise OperationalError("INSERT", {}, Exception("database is locked"))
@@ -331,7 +332,7 @@ async def test_a_flow_that_never_ends_is_stopped(db: Database, tmp_path: Path) -
     flow = make(tmp_path, "n:\n  type: menu\n  prompt: p\n  options:\n    - {key: 9, goto: n}\n")
     channel = ScriptedChannel("9,9,9,9,9", workdir=tmp_path)
     with pytest.raises(FlowFailed, match="went through 3 nodes"):
-        await FlowEngine(db, max_steps=3).run(flow, channel)
+        await FlowEngine(db, orders=order_service(db), max_steps=3).run(flow, channel)
 
 
 class NoRecording(ScriptedChannel):
@@ -343,7 +344,7 @@ class NoRecording(ScriptedChannel):
 async def test_a_message_that_cannot_be_recorded_goes_to_a_person(db: Database, tmp_path: Path) -> None:
     flow = make(tmp_path, "n:\n  type: message\n  prompt: p\n  next: done\n")
     channel = NoRecording("", workdir=tmp_path)
-    result = await FlowEngine(db).run(flow, channel)
+    result = await FlowEngine(db, orders=order_service(db)).run(flow, channel)
     assert result.outcome is Outcome.QUEUE and result.path == ("n", "agent")
 
 

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from ivr.speech import SPEECH
 import asyncio
 import shutil
 from pathlib import Path
@@ -11,10 +12,10 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from ivr.acd.model import Priority
+from ivr.callers import Priority
 from ivr.acd.service import Acd
-from ivr.acd.testing import FakeClock, MemoryDialer
-from ivr.agi.flow import FlowContext, FlowRunner
+from tests.fakes.acd import FakeClock, MemoryDialer
+from ivr.calls.agi.flow import FlowContext, FlowRunner
 from ivr.calls.handler import CallContext as AriCallContext
 from ivr.calls.notifier import CallNotifier
 from ivr.calls.timeline import Timeline
@@ -24,6 +25,8 @@ from ivr.engine import FlowEngine, FlowFailed, ScriptedChannel
 from ivr.engine.service import FLOWS_DIR, FlowService, load_flows
 from ivr.settings import Settings
 from tests.acd.helpers import seed
+from tests.builders import order_service
+from ivr.workorders import ORDERS
 
 
 def test_the_shipped_flows_load_for_the_service() -> None:
@@ -45,10 +48,10 @@ def test_broken_or_duplicate_flows_are_left_out_with_their_problems(tmp_path: Pa
 
 async def test_the_service_is_an_agi_flow_runner(db: Database, tmp_path: Path) -> None:
     flows, _ = load_flows()
-    service = FlowService(FlowEngine(db), flows, default_flow="gas")
+    service = FlowService(FlowEngine(db, orders=order_service(db)), flows, default_flow="gas")
     assert isinstance(service, FlowRunner) and service.knows("water") and not service.knows("heat")
     with pytest.raises(ValueError, match="default flow 'heat' is not loaded"):
-        FlowService(FlowEngine(db), flows, default_flow="heat")
+        FlowService(FlowEngine(db, orders=order_service(db)), flows, default_flow="heat")
     result = await service.run("water", ScriptedChannel("1", workdir=tmp_path), FlowContext(call_id=None))
     # AGI cannot bridge: the queue result goes back to the AGI server (app_queue), not to an ACD.
     assert result.outcome == "queue" and result.queue is not None and result.queue.queue == "emergency"
@@ -62,7 +65,7 @@ async def test_the_service_is_an_agi_flow_runner(db: Database, tmp_path: Path) -
 async def acd(db: Database, settings: Settings) -> Any:
     await seed(db)
     clock, dialer = FakeClock(), MemoryDialer()
-    acd = Acd(db, settings, dialer, clock=clock)
+    acd = Acd(db, settings, dialer, order_service(db), clock=clock)
     await acd.start()
     acd.test_dialer = dialer  # type: ignore[attr-defined]
     try:
@@ -94,7 +97,7 @@ def ari_context(call: Any, timeline: Timeline, *, resumed: bool = False) -> AriC
 
 async def test_gas_leak_reaches_an_agent_then_the_survey(db: Database, tmp_path: Path, acd: Any) -> None:
     flows, _ = load_flows()
-    service = FlowService(FlowEngine(db), flows, default_flow="gas", acd=acd)
+    service = FlowService(FlowEngine(db, orders=order_service(db)), flows, default_flow="gas", acd=acd)
     await ready_agent(db, acd)
     timeline = Timeline(db)
     channel = ScriptedChannel("1,5", workdir=tmp_path, caller_number="13800138000")
@@ -112,7 +115,7 @@ async def test_gas_leak_reaches_an_agent_then_the_survey(db: Database, tmp_path:
 
 async def test_a_resumed_call_goes_straight_to_a_person(db: Database, tmp_path: Path, acd: Any) -> None:
     flows, _ = load_flows()
-    service = FlowService(FlowEngine(db), flows, default_flow="water", acd=acd)
+    service = FlowService(FlowEngine(db, orders=order_service(db)), flows, default_flow="water", acd=acd)
     await ready_agent(db, acd)
     timeline = Timeline(db)
     channel = ScriptedChannel("", workdir=tmp_path)
@@ -129,17 +132,19 @@ async def test_flows_ctx_publishes_the_service_and_the_ari_handlers(db: Database
     from aiohttp import web
 
     from ivr import keys
-    from ivr.calls.app import CALL_HANDLER, RESUME_HANDLER
-    from ivr.engine.app import flows_ctx
+    from ivr.engine.service import FLOWS
+    from ivr.app import CALL_HANDLER, RESUME_HANDLER
+    from ivr.app import flows_ctx
 
     app = web.Application()
     app[keys.SETTINGS] = settings.model_copy(update={"hotline": settings.hotline.model_copy(update={"flow": "water"})})
     app[keys.DB] = db
+    app[ORDERS] = order_service(db)
     ctx = flows_ctx(app)
     await ctx.__anext__()
-    service = app[keys.FLOWS]
+    service = app[FLOWS]
     assert isinstance(service, FlowService) and service.default_flow == "water"
-    assert isinstance(service, FlowRunner) and app[keys.SPEECH] is None  # no model configured: keys only
+    assert isinstance(service, FlowRunner) and app[SPEECH] is None  # no model configured: keys only
     assert app[CALL_HANDLER] == service.handle_call and app[RESUME_HANDLER] == service.resume_call
     assert "menus take keys only" in caplog.text
     with pytest.raises(StopAsyncIteration):
@@ -151,15 +156,16 @@ async def test_flows_ctx_without_a_usable_flow_leaves_calls_to_the_fallback(db: 
     from aiohttp import web
 
     from ivr import keys
-    from ivr.calls.app import CALL_HANDLER
-    from ivr.engine.app import flows_ctx
+    from ivr.app import CALL_HANDLER, flows_ctx
+    from ivr.engine.service import FLOWS
 
     app = web.Application()
     app[keys.SETTINGS] = settings.model_copy(update={"hotline": settings.hotline.model_copy(update={"flow": "heat"})})
     app[keys.DB] = db
+    app[ORDERS] = order_service(db)
     ctx = flows_ctx(app)
     await ctx.__anext__()
-    assert keys.FLOWS not in app and CALL_HANDLER not in app
+    assert FLOWS not in app and CALL_HANDLER not in app
     assert "flow 'heat' (hotline.flow) is not usable" in caplog.text
     with pytest.raises(StopAsyncIteration):
         await ctx.__anext__()
@@ -169,7 +175,7 @@ async def test_reload_takes_fixed_flows_and_keeps_running_ones_when_broken(db: D
     for name in ("gas.yaml", "water.yaml"):
         shutil.copy(FLOWS_DIR / name, tmp_path / name)
     flows, _ = load_flows(tmp_path)
-    service = FlowService(FlowEngine(db), flows, default_flow="gas")
+    service = FlowService(FlowEngine(db, orders=order_service(db)), flows, default_flow="gas")
     shared = service.flows  # what the AGI runner holds
     before = service.flows["water"]
     gas = (tmp_path / "gas.yaml").read_text(encoding="utf-8")

@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from call_flows.loader import check_file, load_flow
 from call_flows.schema import MenuNode, SetNode
-from ivr.acd.model import Priority
+from ivr.callers import Priority
 from ivr.db import Database
 from ivr.db.models import WorkOrder, WorkOrderType
 from ivr.engine import Outcome

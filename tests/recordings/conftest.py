@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from recordings.qa.rubric import Rubric, load_rubric
-from recordings.synth import Line, SynthCall
+from tests.fakes.synth import Line, SynthCall
 from recordings.transcribe import Transcriber
 from tests.recordings.helpers import vosk_model_path
 
@@ -37,6 +37,6 @@ def rubric() -> Rubric:
 @pytest.fixture(scope="session")
 def synth_call(tmp_path_factory: pytest.TempPathFactory) -> SynthCall:
     """A two-track call spoken by espeak-ng (agent greeting, caller request, closing), made once."""
-    from recordings.synth import synthesize_call
+    from tests.fakes.synth import synthesize_call
 
     return synthesize_call(CALL_SCRIPT, tmp_path_factory.mktemp("synth"))

@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 
 from ivr.db import Database
 from ivr.db.models import JobStatus, PurgeLog, QaScore, TranscriptionJob
-from recordings.synth import SynthCall
+from tests.fakes.synth import SynthCall
 from tests.recordings.fixture_calls import load_fixture_calls
 from tests.recordings.helpers import finished_call, store_segments
 

@@ -14,7 +14,7 @@ from ivr.db.models import JobStatus, TranscriptionJob, TranscriptSegment
 from recordings.jobs import JobQueue, LeaseLost
 from recordings.qa.model import Segment
 from recordings.qa.store import replace_segments
-from recordings.storage import enqueue_transcription
+from recordings.jobs import enqueue_transcription
 from tests.recordings.helpers import finished_call
 
 

@@ -20,8 +20,11 @@ from ivr.db.models import JobStatus, QaScore, TranscriptionJob, TranscriptSegmen
 from ivr.settings import Settings
 from recordings.qa.rubric import Rubric
 from recordings.qa.store import score_call
-from recordings.storage import enqueue_transcription, register_call_recordings
-from recordings.synth import SynthCall
+from recordings.jobs import enqueue_transcription
+from recordings.store import RecordingStore
+
+IMPORT_ARCHIVE = Path("var/recordings")  # import_files stores files where they are
+from tests.fakes.synth import SynthCall
 from recordings.transcribe import Transcriber, segment_from_result
 from recordings.worker import JobOutcome, TranscriptionWorker
 from tests.recordings.helpers import finished_call
@@ -33,7 +36,7 @@ TOLERANCE = 0.5  # seconds: Vosk's word boundaries versus where the synthesized 
 async def test_call_is_transcribed_per_speaker_and_scored(db: Database, settings: Settings, rubric: Rubric,
                                                           transcriber: Transcriber, synth_call: SynthCall) -> None:
     call = await finished_call(db, ring=4.0, talk=synth_call.duration)
-    await register_call_recordings(db, call.call_id, synth_call.paths)
+    await RecordingStore(db, IMPORT_ARCHIVE).import_files(call.call_id, synth_call.paths)
     outcomes: list[JobOutcome] = []
     worker = TranscriptionWorker(db, settings, transcriber, rubric=rubric, name="test-worker",
                                  on_done=outcomes.append)
@@ -80,7 +83,7 @@ async def test_redone_job_leaves_one_identical_set_of_segments(db: Database, set
                                                                transcriber: Transcriber,
                                                                synth_call: SynthCall) -> None:
     call = await finished_call(db)
-    await register_call_recordings(db, call.call_id, {"agent": synth_call.paths["agent"]})
+    await RecordingStore(db, IMPORT_ARCHIVE).import_files(call.call_id, {"agent": synth_call.paths["agent"]})
     worker = TranscriptionWorker(db, settings, transcriber, rubric=rubric)
 
     async def stored() -> list[tuple[str, float, str]]:
@@ -129,7 +132,7 @@ async def test_bad_recording_fails_the_job_with_the_reason(db: Database, setting
         w.setsampwidth(2)
         w.setframerate(8000)
         w.writeframes(b"\x00\x00" * 16000)
-    await register_call_recordings(db, call.call_id, {"agent": stereo})
+    await RecordingStore(db, IMPORT_ARCHIVE).import_files(call.call_id, {"agent": stereo})
     worker = TranscriptionWorker(db, settings, transcriber)
     assert await worker.run_once()
     async with db.session() as s:
@@ -155,7 +158,7 @@ async def test_purged_call_is_not_transcribed(db: Database, settings: Settings, 
     from ivr.db.models import Recording, utcnow
 
     call = await finished_call(db)
-    await register_call_recordings(db, call.call_id, synth_call.paths)
+    await RecordingStore(db, IMPORT_ARCHIVE).import_files(call.call_id, synth_call.paths)
     async with db.begin() as s:
         for rec in (await s.execute(select(Recording).where(Recording.call_id == call.call_id))).scalars():
             rec.purged_at = utcnow()
@@ -171,7 +174,7 @@ async def test_job_enqueued_before_the_files_are_final_is_retried(db: Database, 
     from ivr.db.models import Recording
 
     call = await finished_call(db)
-    await register_call_recordings(db, call.call_id, synth_call.paths)
+    await RecordingStore(db, IMPORT_ARCHIVE).import_files(call.call_id, synth_call.paths)
     async with db.begin() as s:  # as the call layer leaves rows while the recording is still running
         for rec in (await s.execute(select(Recording).where(Recording.call_id == call.call_id))).scalars():
             rec.sha256 = ""

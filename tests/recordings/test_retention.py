@@ -16,7 +16,9 @@ from ivr.settings import Settings
 from recordings.qa.rubric import Rubric
 from recordings.qa.store import score_call
 from recordings.retention import purge
-from recordings.storage import register_call_recordings
+from recordings.store import RecordingStore
+
+IMPORT_ARCHIVE = Path("var/recordings")  # import_files stores files where they are
 from tests.recordings.fixture_calls import load_fixture_calls
 from tests.recordings.helpers import finished_call, store_segments
 from tests.recordings.test_storage import write_wav
@@ -28,7 +30,7 @@ async def make(db: Database, settings: Settings, rubric: Rubric, tmp: Path, name
     now = dt.datetime.now(dt.timezone.utc)
     call = await finished_call(db, started=now - dt.timedelta(days=age_days))
     paths = {d: write_wav(tmp / f"{name}-{d}.wav", 1.0) for d in ("caller", "agent", "mixed")}
-    await register_call_recordings(db, call.call_id, paths, enqueue=False)
+    await RecordingStore(db, IMPORT_ARCHIVE).import_files(call.call_id, paths, enqueue=False)
     await store_segments(db, call.call_id, SEGMENTS)
     await score_call(db, call.call_id, rubric, settings)
     return call.call_id
@@ -97,9 +99,10 @@ async def test_the_service_purges_by_itself(db: Database, settings: Settings, ru
 
     from ivr import keys
     from ivr.app import build_app
+    from tests.fakes.acd import MemoryDialer
     from recordings import retention
 
-    assert retention.retention_ctx in build_app(settings, telephony=False).cleanup_ctx
+    assert retention.retention_ctx in build_app(settings, dialer=MemoryDialer()).cleanup_ctx
     old = await make(db, settings, rubric, tmp_path, "old", 400)
     monkeypatch.setattr(retention, "PURGE_FIRST_AFTER", 0.0)
     app = web.Application()

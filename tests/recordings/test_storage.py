@@ -11,7 +11,10 @@ from sqlalchemy import select
 
 from ivr.db import Database
 from ivr.db.models import JobStatus, Recording, TranscriptionJob
-from recordings.storage import RecordingError, register_call_recordings, wav_info
+from recordings.exceptions import RecordingError
+from recordings.store import RecordingStore, wav_info
+
+IMPORT_ARCHIVE = Path("var/recordings")  # import_files stores files where they are
 from tests.recordings.helpers import finished_call
 
 
@@ -46,11 +49,11 @@ async def test_register_stores_rows_and_enqueues_once(db: Database, tmp_path: Pa
     call = await finished_call(db)
     paths = {"caller": write_wav(tmp_path / "c.wav", 3.0), "agent": write_wav(tmp_path / "a.wav", 3.0),
              "mixed": write_wav(tmp_path / "m.wav", 3.0)}
-    rows = await register_call_recordings(db, call.call_id, paths)
+    rows = await RecordingStore(db, IMPORT_ARCHIVE).import_files(call.call_id, paths)
     assert {r.direction for r in rows} == {"caller", "agent", "mixed"}
     # Registering again (after a restart) refreshes instead of duplicating.
     write_wav(paths["agent"], 4.0)
-    await register_call_recordings(db, call.call_id, {"agent": paths["agent"]})
+    await RecordingStore(db, IMPORT_ARCHIVE).import_files(call.call_id, {"agent": paths["agent"]})
     async with db.session() as s:
         recs = {r.direction: r for r in (await s.execute(select(Recording).where(
             Recording.call_id == call.call_id))).scalars()}
@@ -66,11 +69,11 @@ async def test_register_with_a_bad_file_writes_nothing(db: Database, tmp_path: P
     call = await finished_call(db)
     good = write_wav(tmp_path / "c.wav", 1.0)
     with pytest.raises(RecordingError, match="nope.wav"):
-        await register_call_recordings(db, call.call_id, {"caller": good, "agent": tmp_path / "nope.wav"})
+        await RecordingStore(db, IMPORT_ARCHIVE).import_files(call.call_id, {"caller": good, "agent": tmp_path / "nope.wav"})
     with pytest.raises(RecordingError, match="unknown recording direction"):
-        await register_call_recordings(db, call.call_id, {"left": good})
+        await RecordingStore(db, IMPORT_ARCHIVE).import_files(call.call_id, {"left": good})
     with pytest.raises(LookupError):
-        await register_call_recordings(db, 999999, {"caller": good})
+        await RecordingStore(db, IMPORT_ARCHIVE).import_files(999999, {"caller": good})
     async with db.session() as s:
         assert list((await s.execute(select(Recording))).scalars()) == []
         assert list((await s.execute(select(TranscriptionJob))).scalars()) == []

@@ -18,8 +18,10 @@ from sqlalchemy import func, select
 
 from ivr.db import Database
 from ivr.db.models import JobStatus, QaScore, TranscriptionJob, TranscriptSegment, utcnow
-from recordings.storage import register_call_recordings
-from recordings.synth import SynthCall
+from recordings.store import RecordingStore
+
+IMPORT_ARCHIVE = Path("var/recordings")  # import_files stores files where they are
+from tests.fakes.synth import SynthCall
 from recordings.transcribe import Transcriber
 from tests.recordings.helpers import finished_call
 
@@ -59,7 +61,7 @@ async def test_killed_worker_job_is_redone_exactly_once(db: Database, db_url: st
                                                         transcriber: Transcriber, synth_call: SynthCall,
                                                         tmp_path: Path) -> None:
     call = await finished_call(db, talk=synth_call.duration)
-    await register_call_recordings(db, call.call_id, synth_call.paths)
+    await RecordingStore(db, IMPORT_ARCHIVE).import_files(call.call_id, synth_call.paths)
 
     a = start_worker("A", db_url, model_path, tmp_path)
     try:

@@ -6,10 +6,10 @@ Create Date: 2026-11-23 18:05:06.458498
 """
 from __future__ import annotations
 
-from alembic import op
 import sqlalchemy as sa
-import ivr.db.models
+from alembic import op
 
+import ivr.db.models
 
 revision = '0001'
 down_revision = None

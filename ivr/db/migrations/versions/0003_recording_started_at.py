@@ -7,9 +7,9 @@ Create Date: 2026-12-02 06:10:00
 from __future__ import annotations
 
 import sqlalchemy as sa
+from alembic import op
 
 import ivr.db.models
-from alembic import op
 
 revision = '0003_recording_started_at'
 down_revision = '0002_recordings'

@@ -1,23 +1,16 @@
-"""Wiring of the ARI call engine into the aiohttp application: `ari_ctx` for app.cleanup_ctx.
+"""AriEngine: the ARI side of the call layer in one object (REST client, event router, session, CallService).
 
-    app.cleanup_ctx.append(ari_ctx)
-
-Reads SETTINGS and DB (required) and, when present, NOTIFIER and the optional keys below; publishes the
-CallService at keys.CALLS and the session at keys.ARI. The flow engine and the ACD plug in by setting
-`service.handler` / `service.agent_handler` (or the keys below before startup). On stop, calls still in our IVR
-go to the dialplan fallback before the websocket closes.
+ivr/app.py builds it with its handlers and the recording store. On stop, calls still in our IVR go to the
+dialplan fallback before the websocket closes.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from pathlib import Path
-from typing import AsyncIterator
 
 from aiohttp import web
 
-from ivr import keys
 from ivr.ari.client import AriClient
 from ivr.ari.media import PathMapper
 from ivr.ari.router import EventRouter
@@ -25,7 +18,7 @@ from ivr.ari.session import AriSession
 from ivr.ari.spec import ApiSpec
 from ivr.calls.handler import AgentLegHandler, CallHandler
 from ivr.calls.notifier import CallNotifier
-from ivr.calls.recording import CallRecordings
+from ivr.calls.ports import RecordingSink
 from ivr.calls.resync import resync
 from ivr.calls.services import CallService
 from ivr.calls.stasis import StasisEvents
@@ -34,13 +27,6 @@ from ivr.settings import Settings
 
 log = logging.getLogger(__name__)
 
-CALL_HANDLER: web.AppKey[CallHandler] = web.AppKey("call_handler")
-RESUME_HANDLER: web.AppKey[CallHandler] = web.AppKey("resume_handler")
-AGENT_LEG_HANDLER: web.AppKey[AgentLegHandler] = web.AppKey("agent_leg_handler")
-# Where Asterisk writes ARI recordings, as seen from this host, and how our paths look to Asterisk.
-ASTERISK_RECORDINGS_DIR: web.AppKey[Path] = web.AppKey("asterisk_recordings_dir")
-ASTERISK_PATH: web.AppKey[PathMapper] = web.AppKey("asterisk_path")
-ARI_DOCS_DIR: web.AppKey[Path] = web.AppKey("ari_docs_dir")
 
 
 def default_asterisk_paths(settings: Settings) -> tuple[Path, PathMapper]:
@@ -65,7 +51,7 @@ class AriEngine:
     """Everything ari_ctx starts, in one object (the session, the service, their client)."""
 
     def __init__(self, settings: Settings, timeline: Timeline, notifier: CallNotifier, *,
-                 recording_dir: Path, recordings: CallRecordings | None, spec: ApiSpec | None = None,
+                 recording_dir: Path, recordings: RecordingSink | None, spec: ApiSpec | None = None,
                  asterisk_path: PathMapper | None = None, handler: CallHandler | None = None,
                  agent_handler: AgentLegHandler | None = None, resume_handler: CallHandler | None = None) -> None:
         a = settings.asterisk
@@ -94,30 +80,4 @@ class AriEngine:
             await self.client.close()
 
 
-async def ari_ctx(app: web.Application) -> AsyncIterator[None]:
-    settings = app[keys.SETTINGS]
-    db = app[keys.DB]
-    notifier = app.get(keys.NOTIFIER)
-    if notifier is None:
-        notifier = CallNotifier(settings.console.ws_queue_size)
-        app[keys.NOTIFIER] = notifier
-    given_dir = app.get(ASTERISK_RECORDINGS_DIR)
-    mapper = app.get(ASTERISK_PATH)
-    if given_dir is None:
-        rec_dir, default_mapper = await asyncio.to_thread(default_asterisk_paths, settings)
-        mapper = mapper or default_mapper
-    else:
-        rec_dir = given_dir
-    docs = app.get(ARI_DOCS_DIR)
-    spec = await asyncio.to_thread(ApiSpec.load, docs)
-    engine = AriEngine(settings, Timeline(db), notifier, recording_dir=rec_dir,
-                       recordings=CallRecordings(db, Path(settings.recordings.dir)), spec=spec,
-                       asterisk_path=mapper, handler=app.get(CALL_HANDLER),
-                       agent_handler=app.get(AGENT_LEG_HANDLER), resume_handler=app.get(RESUME_HANDLER))
-    app[keys.CALLS] = engine.service
-    app[keys.ARI] = engine
-    await engine.start()
-    try:
-        yield
-    finally:
-        await engine.stop()
+ARI: web.AppKey[AriEngine] = web.AppKey("ari", AriEngine)

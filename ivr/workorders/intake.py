@@ -11,7 +11,7 @@ a shell-inert charset by the dialplan). This module is the sweeper that reads th
   with the contact number and the recording. Then the sidecar is renamed `.done` (`.bad` when unreadable).
   Idempotent: the order's text ends with the UNIQUEID, so a crash between the commit and the rename never
   makes a second order.
-- `fallback_sweeper_ctx`        the aiohttp cleanup_ctx running sweep() at start and then periodically.
+ivr/app.py runs sweep() at start and then every SWEEP_EVERY seconds.
 """
 
 from __future__ import annotations
@@ -23,19 +23,15 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import AsyncIterator
 
-from aiohttp import web
 from sqlalchemy import select
 
-from ivr import keys
-
-from ivr.acd.workorders import NewWorkOrder, create_work_order
+from ivr.callers import CallerDirectory
 from ivr.calls.timeline import Timeline
 from ivr.db import Database
 from ivr.db.models import HangupSide, WorkOrder, WorkOrderType
-from ivr.engine.data import FlowData
-from ivr.periodic import in_background, repeat
+from ivr.workorders.model import NewWorkOrder, OrderSource
+from ivr.workorders.service import WorkOrderService
 
 log = logging.getLogger(__name__)
 SIDECAR_RE = re.compile(r"^fallback-([A-Za-z0-9._-]{1,150})\.txt$")
@@ -92,23 +88,25 @@ class SweepReport:
 
 
 class FallbackSweeper:
-    def __init__(self, db: Database, directory: Path, *, message_seconds: float) -> None:
+    def __init__(self, db: Database, messages_dir: Path, orders: WorkOrderService, *,
+                 message_seconds: float) -> None:
         self.db = db
-        self.directory = directory
+        self.messages_dir = messages_dir
+        self.orders = orders
         self.message_seconds = message_seconds
         self.timeline = Timeline(db)
-        self.data = FlowData(db)
+        self.callers = CallerDirectory(db)
 
     async def sweep(self, now: dt.datetime | None = None) -> SweepReport:
         now = now or dt.datetime.now(dt.timezone.utc)
         report = SweepReport()
         try:
-            names = sorted(await asyncio.to_thread(os.listdir, self.directory))
+            names = sorted(await asyncio.to_thread(os.listdir, self.messages_dir))
         except FileNotFoundError:
             return report
         for name in names:
             if SIDECAR_RE.match(name):
-                await self._one(self.directory / name, now, report)
+                await self._one(self.messages_dir / name, now, report)
         return report
 
     async def _one(self, path: Path, now: dt.datetime, report: SweepReport) -> None:
@@ -150,36 +148,17 @@ class FallbackSweeper:
         if created or call.ended_at is None:
             await self.timeline.close_call(call.id, side=HangupSide.UNKNOWN, cause="fallback message",
                                            outcome="fallback_message", at=msg.at)
-        customers = await self.data.customers_by_phone(msg.caller) if msg.caller else []
+        customers = await self.callers.customers_by_phone(msg.caller) if msg.caller else []
         customer = customers[0] if len(customers) == 1 else None  # a shared number names nobody for sure
         said = f"留言录音：{wav}" if has_message else "来电人未留言"
-        order = await create_work_order(self.db, NewWorkOrder(
-            type=WorkOrderType.CALLBACK_REQUEST, call_id=call.id,
+        order = await self.orders.create(NewWorkOrder(
+            type=WorkOrderType.CALLBACK_REQUEST, source=OrderSource.FALLBACK, call_id=call.id,
             customer_id=customer.id if customer else None, contact_phone=msg.caller,
             address=customer.address if customer else "",
             description=(f"热线转入留言通道（{msg.reason}{'，' + msg.detail if msg.detail else ''}），"
-                         f"请回电 {msg.caller or '（无主叫号码）'}。{said}。{MARK}{msg.uniqueid}")),
+                         f"请回电 {msg.caller or '（无主叫号码）'}。{said}。{MARK}{msg.uniqueid}"),
+            recording=str(wav) if has_message else ""),
             at=max(msg.at, dt.datetime.now(dt.timezone.utc)))
         log.info("fallback message from %s (%s): callback work order %s", msg.caller or "unknown", msg.reason,
                  order.number)
         return order.number
-
-
-async def fallback_sweeper_ctx(app: web.Application) -> AsyncIterator[None]:
-    """After ari_ctx: the dialplan writes the messages into the same instance recordings dir as ARI's."""
-    engine = app.get(keys.ARI)
-    if engine is None:
-        log.warning("fallback sweeper off: no ARI engine, so no Asterisk recordings dir")
-        yield
-        return
-    sweeper = FallbackSweeper(app[keys.DB], Path(engine.service.recording_dir),
-                              message_seconds=app[keys.SETTINGS].asterisk.fallback_message_seconds)
-
-    async def sweep() -> None:
-        report = await sweeper.sweep()
-        if report.orders:
-            log.info("fallback sweeper: %d callback work order(s): %s", len(report.orders), ", ".join(report.orders))
-
-    async with in_background(repeat(sweep, every=SWEEP_EVERY, what="fallback sweep", first_after=0.0),
-                             "fallback-sweeper"):
-        yield

@@ -1,0 +1,25 @@
+"""What the call layer needs from the rooms above it, as protocols: ivr/app.py plugs the implementations in
+(recordings.store.RecordingStore for recordings), so the call layer never imports upward."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Collection, Protocol, Sequence
+
+from ivr.channel import RecordingHandle
+
+
+class RecordingSink(Protocol):
+    async def register(self, call_id: int, handle: RecordingHandle,
+                       started_at: dt.datetime | None = None) -> None:
+        """Rows for tracks that have just started recording."""
+        ...
+
+    async def finalize(self, call_id: int, handle: RecordingHandle) -> Sequence[object]:
+        """The call is over and Asterisk has closed the files: archive, hash, measure, queue transcription."""
+        ...
+
+    async def finalize_pending(self, exclude_calls: Collection[int] = (), *,
+                               ended_before: dt.datetime | None = None) -> int:
+        """Complete recordings whose finalize never ran (a restart, AGI calls); returns how many."""
+        ...
