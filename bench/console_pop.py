@@ -46,6 +46,7 @@ from agent_console.auth import COOKIE, SESSIONS  # noqa: E402
 from agent_console.keys import CONSOLE  # noqa: E402
 from bench.benchmarks_md import write_section  # noqa: E402
 from ivr import keys  # noqa: E402
+from ivr.workorders import ORDERS, WorkOrderService  # noqa: E402
 from ivr.app import acd_ctx  # noqa: E402
 from ivr.acd.ports import AcdEvent, CallOffered  # noqa: E402
 from ivr.asterisk.config import AgentPhone  # noqa: E402

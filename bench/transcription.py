@@ -29,12 +29,13 @@ sys.path.insert(0, str(REPO))
 from bench.benchmarks_md import write_section  # noqa: E402
 from ivr.db import Database  # noqa: E402
 from ivr.db.models import JobStatus, TranscriptionJob  # noqa: E402
-from recordings.store import RecordingStore
+from recordings.store import RecordingStore  # noqa: E402
 
-IMPORT_ARCHIVE = Path("var/recordings")  # import_files stores files where they are  # noqa: E402
 from tests.fakes.synth import Line, SynthCall, synthesize_call  # noqa: E402
 from recordings.transcribe import load_model  # noqa: E402
 from tests.recordings.helpers import finished_call, vosk_model_path  # noqa: E402
+
+IMPORT_ARCHIVE = Path("var/recordings")  # import_files stores files where they are
 
 SCRIPTS = [
     [Line("agent", "您好，这里是示例燃气集团24小时服务热线，1024号坐席为您服务，请问有什么可以帮您？", start=0.5),

@@ -169,9 +169,9 @@ async def _simulate(args: argparse.Namespace, flow: Flow, clock: Any, out: TextI
             await db.upgrade()
             if args.demo:
                 await seed_demo(db, clock() if clock else utcnow(), out)
-            result = await simulate(flow, args.input, db=db, workdir=Path(tmp) / "audio", out=out,
-                                    caller_number=args.caller, clock=clock, recognizer=recognizer, voice=voice,
-                                    entry=args.entry)
+            await simulate(flow, args.input, db=db, workdir=Path(tmp) / "audio", out=out,
+                           caller_number=args.caller, clock=clock, recognizer=recognizer, voice=voice,
+                           entry=args.entry)
         except DatabaseUnavailable as exc:
             print(f"error: {exc}", file=err)
             return 1

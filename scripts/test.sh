@@ -1,8 +1,13 @@
 #!/usr/bin/env bash
-# Run the whole test suite: unit tests, SQLite + PostgreSQL, the real Asterisk, Vosk and headless Chromium.
+# Run the whole test suite: the static checks (ruff, mypy, the import-layer contract), then unit tests,
+# SQLite + PostgreSQL, the real Asterisk, Vosk and headless Chromium.
 # A real component that cannot start fails the run; skips are turned into failures (HOTLINE_NO_SKIP=1).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/bootstrap.sh
+echo "checks: ruff, mypy, import layers"
+.venv/bin/ruff check -q ivr agent_console recordings call_flows tests bench scripts
+.venv/bin/mypy
+.venv/bin/lint-imports --no-cache > .venv/lint-imports.log || { cat .venv/lint-imports.log; exit 1; }
 export HOTLINE_NO_SKIP=1
 exec .venv/bin/python -m pytest -ra -p no:cacheprovider "$@"

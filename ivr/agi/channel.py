@@ -153,10 +153,10 @@ class AgiChannel:
             await self.play(prompt, interrupt_dtmf=True)
         digits = ""
         while self._pending_keys:
-            key, self._pending_keys = self._pending_keys[0], self._pending_keys[1:]
-            if key in terminators:
+            typed, self._pending_keys = self._pending_keys[0], self._pending_keys[1:]
+            if typed in terminators:
                 return DigitsResult(digits, timed_out=False)
-            digits += key
+            digits += typed
             if len(digits) >= max_digits:
                 return DigitsResult(digits, timed_out=False)
         # WAIT FOR DIGIT per key rather than GET DATA: GET DATA has one timeout and always ends on '#'.

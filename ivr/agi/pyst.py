@@ -109,7 +109,7 @@ class _DebugLog:
         pass
 
 
-class ThreadedAGI(AGI):  # type: ignore[misc]  # pyst2 ships no type information
+class ThreadedAGI(AGI):  # pyst2 ships no type information
     def __init__(self, conn: AgiConnection, env: AgiEnvironment, loop: asyncio.AbstractEventLoop, *,
                  timeout: float = 10.0) -> None:
         # AGI.__init__ is skipped on purpose: see the module docstring.

@@ -6,7 +6,26 @@ from __future__ import annotations
 import datetime as dt
 from typing import Collection, Protocol, Sequence
 
-from ivr.channel import RecordingHandle
+from ivr.channel import Direction, RecordingHandle
+
+
+class StoredTrack(Protocol):
+    """One finished file of a call's recording, as the journal records it."""
+
+    @property
+    def direction(self) -> Direction: ...
+
+    @property
+    def path(self) -> object: ...
+
+    @property
+    def sha256(self) -> str: ...
+
+    @property
+    def duration_seconds(self) -> float: ...
+
+    @property
+    def size_bytes(self) -> int: ...
 
 
 class RecordingSink(Protocol):
@@ -15,7 +34,7 @@ class RecordingSink(Protocol):
         """Rows for tracks that have just started recording."""
         ...
 
-    async def finalize(self, call_id: int, handle: RecordingHandle) -> Sequence[object]:
+    async def finalize(self, call_id: int, handle: RecordingHandle) -> Sequence[StoredTrack]:
         """The call is over and Asterisk has closed the files: archive, hash, measure, queue transcription."""
         ...
 

@@ -112,7 +112,7 @@ class Recognizer:
                                   "vosk-model-small-cn-0.22 and set [vosk] model_path")
             import vosk
 
-            from recordings.transcribe import without_dither
+            from ivr.speech.model import without_dither
 
             # Kaldi dithers features at random by default: the same utterance could pick a different menu
             # option on a second try. The dither-free view (symlinks + one conf line) makes it repeatable.

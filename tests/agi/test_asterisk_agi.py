@@ -348,7 +348,7 @@ async def test_agent_who_hangs_up_first_is_recorded_as_the_agent(
                              local_port=asterisk.agent_port("agent-1001"), pause_ms=500, timeout=WAIT)
     async with phone:
         async with server_for(asterisk, db=sqlite_db, flow_runner=FlowTable({"agitest": queue_flow("repair", 0)})
-                              ) as server:
+                              ):
             one, two = await ari.originate("Local/agitest@hotline-agi", "hotline-test", "wait")
             try:
                 result = await phone.wait()

@@ -29,7 +29,7 @@ from ivr.calls.handler import AgentLegContext, CallContext
 from ivr.calls.notifier import CallNotice
 from ivr.channel import Channel
 from ivr.db import Database
-from ivr.db.models import Call, HangupSide, Recording, WorkOrder, WorkOrderType
+from ivr.db.models import Call, Recording, WorkOrder, WorkOrderType
 from ivr.settings import Settings
 from tests.ari.conftest import Gate, Harness, guard, until
 from tests.plugins.asterisk import settings_for_asterisk

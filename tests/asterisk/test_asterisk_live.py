@@ -143,7 +143,7 @@ async def test_ari_answers_as_this_instance_with_the_configured_credentials(aste
 
 async def test_generated_dialplan_endpoints_and_queue_are_loaded(asterisk: AsteriskInstance) -> None:
     inbound = await asterisk.arx("dialplan show hotline-inbound")
-    assert f"Stasis(${{HOTLINE_APP}},inbound,${{EXTEN}})" in inbound
+    assert "Stasis(${HOTLINE_APP},inbound,${EXTEN})" in inbound
     assert "Goto(hotline-fallback,s,1)" in inbound
     for ctx in ("hotline-agi", "hotline-lookup-example", "hotline-fallback", "hotline-agents", "hotline-test"):
         assert f"Context '{ctx}'" in await asterisk.arx(f"dialplan show {ctx}")

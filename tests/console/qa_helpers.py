@@ -21,11 +21,14 @@ from ivr.settings import Settings
 from recordings.qa.model import Segment
 from recordings.qa.rubric import load_rubric
 from recordings.qa.store import score_call
-from recordings.storage import register_call_recordings
-from recordings.synth import Line, synthesize_call
+from recordings.store import RecordingStore
+
+from tests.fakes.synth import Line, synthesize_call
 from tests.acd.helpers import PASSWORD
 from tests.recordings.fixture_calls import load_fixture_calls
 from tests.recordings.helpers import finished_call, store_segments
+
+IMPORT_ARCHIVE = Path("var/recordings")  # import_files stores files where they are
 
 FIXTURES = {c.name: c for c in load_fixture_calls()}
 PII_LINE = Segment("caller", 40.0, 44.0, "我的手机是13800138000，身份证11010519491231002X")
@@ -107,5 +110,5 @@ def spoken_call(fixture: str, out_dir: Path) -> dict[str, Path]:
 
 async def add_recordings(db: Database, call_id: int, paths: dict[str, Path]) -> dict[str, int]:
     """Register finished files as the call's recordings (no transcription job: the transcript is given)."""
-    rows = await register_call_recordings(db, call_id, paths, enqueue=False)
+    rows = await RecordingStore(db, IMPORT_ARCHIVE).import_files(call_id, paths, enqueue=False)
     return {r.direction: r.id for r in rows}

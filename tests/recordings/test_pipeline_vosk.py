@@ -23,11 +23,12 @@ from recordings.qa.store import score_call
 from recordings.jobs import enqueue_transcription
 from recordings.store import RecordingStore
 
-IMPORT_ARCHIVE = Path("var/recordings")  # import_files stores files where they are
 from tests.fakes.synth import SynthCall
 from recordings.transcribe import Transcriber, segment_from_result
 from recordings.worker import JobOutcome, TranscriptionWorker
 from tests.recordings.helpers import finished_call
+
+IMPORT_ARCHIVE = Path("var/recordings")  # import_files stores files where they are
 
 pytestmark = pytest.mark.vosk
 TOLERANCE = 0.5  # seconds: Vosk's word boundaries versus where the synthesized speech starts and ends
@@ -97,7 +98,7 @@ async def test_redone_job_leaves_one_identical_set_of_segments(db: Database, set
     first = await stored()
     await enqueue_transcription(db, call.call_id, requeue=True)
     assert await worker.run_once()
-    # Dither is off (transcribe.without_dither), so the redo hears exactly the same words.
+    # Dither is off (ivr.speech.model.without_dither), so the redo hears exactly the same words.
     assert await stored() == first and first
     async with db.session() as s:
         assert (await s.execute(select(func.count()).select_from(QaScore))).scalar_one() == 1
@@ -142,7 +143,7 @@ async def test_bad_recording_fails_the_job_with_the_reason(db: Database, setting
 
 
 def test_model_view_without_dither_leaves_the_model_alone(model_path: Path, tmp_path: Path) -> None:
-    from recordings.transcribe import without_dither
+    from ivr.speech.model import without_dither
 
     before = (model_path / "conf" / "mfcc.conf").read_text()
     view = without_dither(model_path, tmp_path)

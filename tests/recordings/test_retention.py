@@ -18,10 +18,11 @@ from recordings.qa.store import score_call
 from recordings.retention import purge
 from recordings.store import RecordingStore
 
-IMPORT_ARCHIVE = Path("var/recordings")  # import_files stores files where they are
 from tests.recordings.fixture_calls import load_fixture_calls
 from tests.recordings.helpers import finished_call, store_segments
 from tests.recordings.test_storage import write_wav
+
+IMPORT_ARCHIVE = Path("var/recordings")  # import_files stores files where they are
 
 SEGMENTS = {c.name: c for c in load_fixture_calls()}["bu_gui_wo_guan"].segments
 

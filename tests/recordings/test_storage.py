@@ -14,8 +14,9 @@ from ivr.db.models import JobStatus, Recording, TranscriptionJob
 from recordings.exceptions import RecordingError
 from recordings.store import RecordingStore, wav_info
 
-IMPORT_ARCHIVE = Path("var/recordings")  # import_files stores files where they are
 from tests.recordings.helpers import finished_call
+
+IMPORT_ARCHIVE = Path("var/recordings")  # import_files stores files where they are
 
 
 def write_wav(path: Path, seconds: float, rate: int = 8000, channels: int = 1) -> Path:

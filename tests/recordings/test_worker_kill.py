@@ -20,10 +20,11 @@ from ivr.db import Database
 from ivr.db.models import JobStatus, QaScore, TranscriptionJob, TranscriptSegment, utcnow
 from recordings.store import RecordingStore
 
-IMPORT_ARCHIVE = Path("var/recordings")  # import_files stores files where they are
 from tests.fakes.synth import SynthCall
 from recordings.transcribe import Transcriber
 from tests.recordings.helpers import finished_call
+
+IMPORT_ARCHIVE = Path("var/recordings")  # import_files stores files where they are
 
 pytestmark = pytest.mark.vosk
 REPO = Path(__file__).resolve().parents[2]
