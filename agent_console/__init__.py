@@ -15,9 +15,11 @@ from aiohttp import web
 
 from agent_console import views
 from agent_console.auth import LOADER, SESSIONS, Sessions
+from agent_console.headers import setup_headers
 from agent_console.hub import Hub
 from agent_console.keys import CONSOLE
 from agent_console.qa import setup_qa
+from agent_console.render import setup_templates
 from agent_console.service import ConsoleService
 from ivr import keys
 from ivr.db import Database
@@ -58,6 +60,8 @@ async def console_ctx(app: web.Application) -> AsyncIterator[None]:
 
 def setup_console(app: web.Application) -> None:
     app[LOADER] = views.load_principal
+    setup_templates(app)  # one Jinja2 environment for every page, at render.TEMPLATES
+    setup_headers(app)  # security headers on every response
     r = app.router
     r.add_get("/", views.home)
     r.add_get("/login", views.login_form)

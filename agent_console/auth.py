@@ -23,6 +23,7 @@ from typing import Any, Awaitable, Callable
 import bcrypt
 from aiohttp import web
 
+from agent_console.headers import console_origins
 from ivr.db.models import Agent, Role
 
 COOKIE = "hotline_session"
@@ -148,11 +149,12 @@ PRINCIPAL: web.RequestKey[Principal] = web.RequestKey("console_principal", Princ
 
 
 def same_origin(request: web.Request) -> bool:
-    """Browsers send Origin on WebSocket upgrades and POSTs; it must name this very host."""
+    """Browsers send Origin on WebSocket upgrades and POSTs; it must be one of the console's own origins
+    ([console] origins, or the address the connection came in on), never what the Host header claims."""
     origin = request.headers.get("Origin")
     if origin is None:
         return True  # non-browser clients (tests, curl) do not send it; the cookie is SameSite=Strict anyway
-    return origin in (f"{request.scheme}://{request.host}", f"http://{request.host}", f"https://{request.host}")
+    return origin.lower() in console_origins(request)
 
 
 def require(*roles: Role, page: bool = False, csrf: bool = False) -> Callable[[Handler], Handler]:

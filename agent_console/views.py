@@ -19,6 +19,7 @@ from agent_console.auth import (COOKIE, LOADER, SESSIONS, Principal, Sessions, c
 from agent_console.hub import WALL, agent_audience
 from agent_console.i18n import Catalog
 from agent_console.pages import agent_page, login_page, wallboard_page
+from agent_console.roles import PHONE_ROLES, WALL_ROLES
 from agent_console.wrapup import WrapUpError, submit_wrap_up
 from ivr import keys
 from ivr.acd.roster import AgentStateError
@@ -26,21 +27,12 @@ from ivr.acd.service import CallControlError
 from ivr.db.models import Agent, Call, Offer, Role
 from recordings.privacy import mask_text, sees_pii
 
-PHONE_ROLES = (Role.AGENT, Role.SUPERVISOR, Role.ADMIN)
-WALL_ROLES = (Role.SUPERVISOR, Role.ADMIN, Role.QA)
 LANG_COOKIE = "hotline_lang"
 
 
 def catalog(request: web.Request) -> Catalog:
     lang = request.cookies.get(LANG_COOKIE) or request.app[keys.SETTINGS].hotline.language
     return Catalog(lang if lang in ("zh", "en") else "zh")  # type: ignore[arg-type]
-
-
-def _html(text: str) -> web.Response:
-    return web.Response(text=text, content_type="text/html", charset="utf-8",
-                        headers={"Cache-Control": "no-store", "X-Frame-Options": "DENY",
-                                 "Content-Security-Policy": "default-src 'self'; connect-src 'self'; "
-                                 "img-src 'self' data:; style-src 'self'; script-src 'self'"})
 
 
 def _safe_next(url: str) -> str:
@@ -74,7 +66,7 @@ async def login_form(request: web.Request) -> web.Response:
     principal = await request.app[LOADER](request)
     if principal is not None:
         raise web.HTTPFound(home_of(principal.role))
-    return _html(login_page(catalog(request), next_url=_safe_next(request.query.get("next", "/"))))
+    return login_page(request, catalog(request), next_url=_safe_next(request.query.get("next", "/")))
 
 
 async def login_submit(request: web.Request) -> web.Response:
@@ -87,16 +79,16 @@ async def login_submit(request: web.Request) -> web.Response:
     if not same_origin(request):
         raise web.HTTPForbidden(text="cross-site login refused")
     if sessions.locked(login):
-        return _html(login_page(c, error=c.t("login.locked"), next_url=next_url, agent_id=login))
+        return login_page(request, c, error=c.t("login.locked"), next_url=next_url, agent_id=login)
     async with request.app[keys.DB].session() as s:
         agent = (await s.execute(select(Agent).where(Agent.agent_id == login))).scalar_one_or_none()
     # Same answer and the same bcrypt cost whether or not the agent exists: no guessing valid IDs.
     ok = await check_password(password, agent.password_hash if agent else await asyncio.to_thread(_dummy_hash))
     if agent is None or not ok:
         sessions.failed(login)
-        return _html(login_page(c, error=c.t("login.failed"), next_url=next_url, agent_id=login))
+        return login_page(request, c, error=c.t("login.failed"), next_url=next_url, agent_id=login)
     if not agent.active:
-        return _html(login_page(c, error=c.t("login.inactive"), next_url=next_url, agent_id=login))
+        return login_page(request, c, error=c.t("login.inactive"), next_url=next_url, agent_id=login)
     sessions.succeeded(login)
     token, principal = sessions.issue(agent)
     target = next_url if next_url not in ("/", "/login") else home_of(principal.role)
@@ -151,15 +143,13 @@ def _page_config(request: web.Request, principal: Principal, c: Catalog) -> dict
 @require(*PHONE_ROLES, page=True)
 async def agent_view(request: web.Request) -> web.Response:
     p, c = principal_of(request), catalog(request)
-    cfg = _page_config(request, p, c)
-    return _html(agent_page(c, config=cfg, name=p.name, agent_id=p.agent_id, csrf=cfg["csrf"]))
+    return agent_page(request, c, config=_page_config(request, p, c))
 
 
 @require(*WALL_ROLES, page=True)
 async def wallboard_view(request: web.Request) -> web.Response:
     p, c = principal_of(request), catalog(request)
-    cfg = _page_config(request, p, c)
-    return _html(wallboard_page(c, config=cfg, name=p.name, agent_id=p.agent_id, csrf=cfg["csrf"]))
+    return wallboard_page(request, c, config=_page_config(request, p, c))
 
 
 # --- WebSocket ---------------------------------------------------------------------------------------------

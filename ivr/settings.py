@@ -12,6 +12,7 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Mapping
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -137,6 +138,34 @@ class ConsoleSettings(_Section):
     secret: str = "change-me-hotline-console-secret"
     ws_queue_size: int = Field(256, ge=8)
     session_hours: float = Field(12.0, gt=0)
+    # Behind a TLS proxy (docs/security.md "Pages and headers"): Secure cookies always, or trust the proxy's
+    # X-Forwarded-Proto to know the browser is on TLS (then also HSTS). `origins` are the console's public
+    # origins (scheme://host[:port]) that POSTs and WebSockets must come from; empty = the bound address
+    # and loopback on its port.
+    secure_cookies: bool = False
+    trusted_proxy: bool = False
+    origins: list[str] = Field(default_factory=list)
+
+    @field_validator("origins", mode="before")
+    @classmethod
+    def _origins(cls, values: Any) -> Any:
+        if isinstance(values, str):  # HOTLINE_CONSOLE_ORIGINS="https://a.example, https://b.example"
+            values = [v for v in re.split(r"[,\s]+", values) if v]
+        if not isinstance(values, list):
+            return values  # pydantic reports the type
+        out: list[str] = []
+        for text in values:
+            if not isinstance(text, str):
+                return values
+            parts = urlsplit(text.strip())
+            default = {"http": 80, "https": 443}.get(parts.scheme)
+            if default is None or not parts.hostname or parts.path not in ("", "/") or parts.query \
+                    or parts.fragment or parts.username or parts.password:
+                raise ValueError(f"not an origin (scheme://host[:port]): {text!r}")
+            host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+            port = parts.port or default
+            out.append(f"{parts.scheme}://{host}" + ("" if port == default else f":{port}"))
+        return out
 
 
 class RecordingSettings(_Section):

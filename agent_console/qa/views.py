@@ -21,14 +21,16 @@ from typing import Any
 from aiohttp import web
 from sqlalchemy import select
 
-from agent_console.auth import SESSIONS, Principal, json_error, principal_of, require
+from agent_console.auth import Principal, json_error, principal_of, require
 from agent_console.i18n import CATEGORIES
+from agent_console.qa.export import neutralise_csv
 from agent_console.qa.filters import Choices, china_today, day_start, parse_filter
 from agent_console.qa.i18n import QaCatalog
 from agent_console.qa.keys import QA_SERVICE
-from agent_console.qa.pages import (REVIEW_ROLES, Who, detail_page, list_page, message_page, mine_page, queue_page,
+from agent_console.qa.pages import (detail_page, list_page, message_html, message_page, mine_page, queue_page,
                                     trends_page)
-from agent_console.views import _html, catalog
+from agent_console.roles import REVIEW_ROLES, SCORED_ROLES
+from agent_console.views import catalog
 from ivr import keys
 from ivr.db.models import Agent, Queue, Role
 from recordings.privacy import AccessDenied, Viewer, may_review
@@ -44,10 +46,6 @@ def _catalog(request: web.Request) -> QaCatalog:
     return QaCatalog(catalog(request).lang)
 
 
-def _who(request: web.Request, p: Principal) -> Who:
-    return Who(name=p.name, agent_id=p.agent_id, role=p.role, csrf=request.app[SESSIONS].csrf_token(p.sid))
-
-
 def _viewer(p: Principal) -> Viewer:
     return Viewer(p.agent_pk, p.role)
 
@@ -57,17 +55,15 @@ def _service(request: web.Request, *, page: bool) -> QaService:
     if svc is None:
         c = _catalog(request)
         if page:
-            raise web.HTTPServiceUnavailable(text=message_page(c, _who(request, principal_of(request)),
-                                                               c.t("qa.unavailable")), content_type="text/html")
+            raise web.HTTPServiceUnavailable(text=message_html(request, c, c.t("qa.unavailable")),
+                                             content_type="text/html")
         raise web.HTTPServiceUnavailable(text=json.dumps({"error": c.t("qa.unavailable")}, ensure_ascii=False),
                                          content_type="application/json")
     return svc
 
 
 def _page_error(request: web.Request, status: int, text: str) -> web.Response:
-    response = _html(message_page(_catalog(request), _who(request, principal_of(request)), text))
-    response.set_status(status)
-    return response
+    return message_page(request, _catalog(request), text, status=status)
 
 
 def _id(request: web.Request, name: str) -> int:
@@ -126,19 +122,19 @@ async def qa_list(request: web.Request) -> web.Response:
     if not parsed.errors:
         items, total = await svc.list_scores(_viewer(p), parsed.flt)
     c = _catalog(request)
-    return _html(list_page(c, _who(request, p), form=parsed.form, choices=choices,
-                           errors=[c.t("qa.f.bad", error=e) for e in parsed.errors], items=items, total=total,
-                           page=parsed.page))
+    return list_page(request, c, form=parsed.form, choices=choices,
+                     errors=[c.t("qa.f.bad", error=e) for e in parsed.errors], items=items, total=total,
+                     page=parsed.page)
 
 
 @require(*REVIEW_ROLES, page=True)
 async def qa_review_queue(request: web.Request) -> web.Response:
     p = principal_of(request)
     items = await _service(request, page=True).review_queue(_viewer(p), limit=200)
-    return _html(queue_page(_catalog(request), _who(request, p), items, dict(await _queues(request))))
+    return queue_page(request, _catalog(request), items, dict(await _queues(request)))
 
 
-@require(page=True)
+@require(*SCORED_ROLES, page=True)  # QA staff take no calls: they have no scores of their own
 async def qa_mine(request: web.Request) -> web.Response:
     p = principal_of(request)
     svc = _service(request, page=True)
@@ -147,8 +143,7 @@ async def qa_mine(request: web.Request) -> web.Response:
     until = day_start(china_today() + dt.timedelta(days=1))
     trends = await team_trends(svc, viewer, until - dt.timedelta(days=30), until, agent_pk=p.agent_pk)
     titles = {r.id: r.title for r in svc.rubric.spec.rules}
-    return _html(mine_page(_catalog(request), _who(request, p), items, total, trends, titles,
-                           dict(await _queues(request))))
+    return mine_page(request, _catalog(request), items, total, trends, titles, dict(await _queues(request)))
 
 
 @require(*REVIEW_ROLES, page=True)
@@ -173,8 +168,7 @@ async def qa_trends(request: web.Request) -> web.Response:
         me.team if me is not None and p.role is Role.SUPERVISOR else "")
     trends = await team_trends(svc, _viewer(p), day_start(since), day_start(until + dt.timedelta(days=1)),
                                team=team[:64] or None)
-    return _html(trends_page(c, _who(request, p), trends, since=str(since), until=str(until), team=team,
-                             teams=teams))
+    return trends_page(request, c, trends, since=str(since), until=str(until), team=team, teams=teams)
 
 
 @require(page=True)
@@ -188,8 +182,7 @@ async def qa_call_page(request: web.Request) -> web.Response:
         return _page_error(request, 403, c.t("qa.forbidden"))
     except LookupError:
         return _page_error(request, 404, c.t("qa.not_found"))
-    return _html(detail_page(c, _who(request, p), detail_json(d, dict(await _queues(request))),
-                             may_review=may_review(p.role)))
+    return detail_page(request, c, detail_json(d, dict(await _queues(request))), may_review=may_review(p.role))
 
 
 @require(*REVIEW_ROLES, page=True)
@@ -205,10 +198,10 @@ async def qa_export(request: web.Request) -> web.StreamResponse:
     except AccessDenied as exc:
         return json_error(403, str(exc))
     name = f"qa-{china_today():%Y%m%d}.csv"
-    # The BOM makes Excel read the file as UTF-8 (Chinese headers and names).
-    return web.Response(body=("\ufeff" + out.getvalue()).encode("utf-8"), content_type="text/csv", charset="utf-8",
-                        headers={"Content-Disposition": f'attachment; filename="{name}"',
-                                 "Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"})
+    # The BOM makes Excel read the file as UTF-8 (Chinese headers and names); no-store and nosniff come from
+    # agent_console.headers like every response's.
+    return web.Response(body=("\ufeff" + neutralise_csv(out.getvalue())).encode("utf-8"), content_type="text/csv",
+                        charset="utf-8", headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
 
 # --- audio -------------------------------------------------------------------------------------------------
