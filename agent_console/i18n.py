@@ -8,6 +8,10 @@ from __future__ import annotations
 
 from typing import Literal
 
+from aiohttp import web
+
+from ivr import keys
+
 Lang = Literal["zh", "en"]
 LANGS: tuple[Lang, ...] = ("zh", "en")
 
@@ -145,3 +149,12 @@ class Catalog:
 
     def for_js(self) -> dict[str, str]:
         return {k: v[self._i] for k, v in MESSAGES.items()}
+
+
+LANG_COOKIE = "hotline_lang"
+
+
+def request_catalog(request: web.Request) -> Catalog:
+    """The visitor's language (the language cookie, else the site's [hotline] language)."""
+    lang = request.cookies.get(LANG_COOKIE) or request.app[keys.SETTINGS].hotline.language
+    return Catalog(lang if lang in LANGS else "zh")  # type: ignore[arg-type]

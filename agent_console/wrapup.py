@@ -8,8 +8,16 @@ from typing import Any
 from sqlalchemy import select
 
 from agent_console.auth import Principal
+from agent_console.exceptions import (
+    AlreadyWrappedUp,
+    CategoryRequired,
+    NotYourCall,
+    SystemOrderType,
+    TextTooLong,
+    UnknownOrderType,
+)
 from agent_console.i18n import CATEGORIES
-from ivr.acd.roster import AgentStateError
+from ivr.acd.exceptions import AgentStateError
 from ivr.acd.service import Acd
 from ivr.calls.timeline import Timeline
 from ivr.db import Database
@@ -24,33 +32,39 @@ from ivr.db.models import (
     utcnow,
 )
 from ivr.workorders import NewWorkOrder, OrderSource, WorkOrderService
+from ivr.workorders.exceptions import EmptyDescription, InvalidComplaintLevel
 
 MAX_TEXT = 2000
 
 
-class WrapUpError(Exception):
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
+_LABELS = {"notes": ("通话小结", "Call notes"), "description": ("工单内容", "The order text")}
+
+
+def _bounded(field: str, text: str) -> str:
+    if len(text) > MAX_TEXT:
+        zh, en = _LABELS[field]
+        raise TextTooLong(f"{field} is longer than {MAX_TEXT} characters", field=field, field_label=zh,
+                          field_label_en=en, max=MAX_TEXT)
+    return text
 
 
 def _order_type(value: Any) -> WorkOrderType:
     try:
         kind = WorkOrderType(str(value))
     except ValueError:
-        raise WrapUpError(400, f"未知的工单类型：{value}") from None
+        raise UnknownOrderType(f"unknown work-order type {str(value)[:40]!r}", value=str(value)[:40]) from None
     if kind is WorkOrderType.CALLBACK_REQUEST:
-        raise WrapUpError(400, "预约回电工单由系统创建")
+        raise SystemOrderType("callback orders are created by the system")
     return kind
 
 
 def _level(value: Any) -> int:
     try:
-        level = int(value)
-    except (TypeError, ValueError):
-        raise WrapUpError(400, "投诉等级应为1、2或3") from None
+        level = int(str(value)) if str(value).isascii() else -1
+    except ValueError:
+        level = -1
     if level not in (1, 2, 3):
-        raise WrapUpError(400, "投诉等级应为1、2或3")
+        raise InvalidComplaintLevel("complaint level must be 1, 2 or 3", level=str(value)[:10])
     return level
 
 
@@ -58,10 +72,8 @@ async def submit_wrap_up(db: Database, acd: Acd, orders: WorkOrderService, princ
                          data: dict[str, Any]) -> dict[str, Any]:
     category = str(data.get("category", "")).strip()
     if category not in CATEGORIES:
-        raise WrapUpError(400, "请选择来电分类")
-    notes = str(data.get("notes", "")).strip()
-    if len(notes) > MAX_TEXT:
-        raise WrapUpError(400, f"通话小结不能超过{MAX_TEXT}字")
+        raise CategoryRequired("choose a call category")
+    notes = _bounded("notes", str(data.get("notes", "")).strip())
     order: NewWorkOrder | None = None
     async with db.session() as s:
         call = await s.get(Call, call_id)
@@ -69,22 +81,20 @@ async def submit_wrap_up(db: Database, acd: Acd, orders: WorkOrderService, princ
             Offer.call_id == call_id, Offer.agent_pk == principal.agent_pk,
             Offer.result == OfferResult.ANSWERED).limit(1))).first() if call is not None else None
         if call is None or answered is None:
-            raise WrapUpError(404, "没有这个通话，或该通话不是您接听的")
+            raise NotYourCall(f"call {call_id} does not exist or was not answered by this agent", call_id=call_id)
         done = (await s.execute(select(CallEvent.data).where(CallEvent.call_id == call_id,
                                                                CallEvent.kind == "wrapup"))).scalars().all()
         if any(d.get("agent_pk") == principal.agent_pk for d in done):
-            raise WrapUpError(409, "该通话的话后处理已提交")
+            raise AlreadyWrappedUp(f"call {call_id} is already wrapped up", call_id=call_id)
         address = ""
         if call.customer_id is not None:
             customer = await s.get(Customer, call.customer_id)
             address = customer.address if customer is not None else ""
         if data.get("create_order"):
             kind = _order_type(data.get("order_type"))
-            description = str(data.get("description", "")).strip() or notes
+            description = _bounded("description", str(data.get("description", "")).strip() or notes)
             if not description:
-                raise WrapUpError(400, "请填写工单内容")
-            if len(description) > MAX_TEXT:
-                raise WrapUpError(400, f"工单内容不能超过{MAX_TEXT}字")
+                raise EmptyDescription("a work order needs a description", field="description")
             # First-contact responsibility: the agent who first answered the call owns the order.
             order = NewWorkOrder(type=kind, source=OrderSource.CONSOLE, description=description, call_id=call_id,
                                  customer_id=call.customer_id, owner_pk=call.agent_pk or principal.agent_pk,

@@ -40,5 +40,15 @@ class Conflict(HotlineError):
     error_id = "hotline.conflict"
 
 
+class Forbidden(HotlineError):
+    error_id = "hotline.forbidden"
+
+
+class Unavailable(HotlineError):
+    """A part we depend on (database, Asterisk) is not answering; the request may work later."""
+
+    error_id = "hotline.unavailable"
+
+
 class CliError(Exception):
     """A failure the user can act on: printed as one message, exit code 2, no traceback."""

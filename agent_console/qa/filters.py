@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Mapping
 from urllib.parse import urlencode
 
+from agent_console.inputs import ascii_int
 from recordings.qa.service import ScoreFilter
 
 CHINA = dt.timezone(dt.timedelta(hours=8), "CST")
@@ -103,7 +104,7 @@ def parse_filter(query: Mapping[str, str], choices: Choices) -> Parsed:
         if len(form[name]) > 64:
             errors.append(f"{label}名称过长")
     page_text = str(query.get("page", "1")).strip()
-    page = int(page_text) if page_text.isdigit() and 0 < int(page_text) < 100000 else 1
+    page = ascii_int(page_text, max_digits=5) or 1
     flt = ScoreFilter(
         since=day_start(since) if since else None,
         until=day_start(until + dt.timedelta(days=1)) if until else None,

@@ -15,6 +15,7 @@ from typing import Any, Callable, Coroutine
 from sqlalchemy import select
 
 from ivr.acd.clock import Clock
+from ivr.acd.exceptions import AgentInactive, AgentStateError
 from ivr.acd.model import AgentSlot
 from ivr.acd.ports import AcdEvent, AgentStateChanged
 from ivr.db import Database
@@ -29,9 +30,6 @@ LOGIN_REASON = "登录"
 SELF_SERVICE = frozenset({AgentState.READY, AgentState.NOT_READY, AgentState.OFFLINE})
 BUSY = frozenset({AgentState.RINGING, AgentState.TALKING})
 
-
-class AgentStateError(Exception):
-    """A state change that is not allowed now; str() is shown to the agent."""
 
 
 def _slot(row: Agent) -> AgentSlot:
@@ -67,7 +65,7 @@ class AgentRoster:
         async with self.db.session() as s:
             row = await s.get(Agent, pk)
         if row is None or not row.active:
-            raise AgentStateError("坐席不存在或已停用")
+            raise AgentInactive(f"agent {pk} does not exist or is disabled", agent_pk=pk)
         fresh = _slot(row)
         current = self._slots.get(pk)
         if current is None:

@@ -19,6 +19,7 @@ from aiohttp import web
 
 from ivr.acd.caller import AcdPrompts, caller_media
 from ivr.acd.clock import Clock, SystemClock
+from ivr.acd.exceptions import BusyOnCall, HoldFailed, NoPhone, NotSignedIn, NotYourCall, UnknownQueue, UnknownReason
 from ivr.acd.entry import (
     AcdError,
     Command,
@@ -47,7 +48,7 @@ from ivr.acd.ports import (
     CallQueued,
 )
 from ivr.acd.records import AcdRecords
-from ivr.acd.roster import BUSY, LOGIN_REASON, AgentRoster, AgentStateError
+from ivr.acd.roster import BUSY, LOGIN_REASON, AgentRoster
 from ivr.callers import effective_priority
 from ivr.calls.timeline import Timeline
 from ivr.channel import ChannelError
@@ -60,10 +61,6 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 NOT_READY_REASONS = ("休息", "用餐", "培训", "会议", "处理工单", "其他")
-
-
-class CallControlError(Exception):
-    """A console command for a call the agent does not have; str() is shown to the agent."""
 
 
 @dataclass(frozen=True)
@@ -206,7 +203,7 @@ class Acd(OfferFlow):
     async def logout(self, agent_pk: int) -> None:
         slot = await self.roster.ensure(agent_pk)
         if slot.state in BUSY:
-            raise AgentStateError("通话中不能签出")
+            raise BusyOnCall("cannot sign out during a call", action="sign_out")
         self._cancel_wrap_up(agent_pk)
         await self.roster.set_state(agent_pk, AgentState.OFFLINE)
 
@@ -215,11 +212,11 @@ class Acd(OfferFlow):
         if slot.state is AgentState.READY:
             return
         if slot.state is AgentState.OFFLINE:
-            raise AgentStateError("请先签入")
+            raise NotSignedIn("sign in first")
         if slot.state in BUSY:
-            raise AgentStateError("通话中不能切换状态")
+            raise BusyOnCall("cannot change state during a call", action="change_state")
         if not slot.endpoint:
-            raise AgentStateError("该坐席未配置分机，不能接听来电")
+            raise NoPhone("the agent has no phone endpoint configured, so cannot take calls")
         self._cancel_wrap_up(agent_pk)
         await self.roster.set_state(agent_pk, AgentState.READY)
         self._dispatch()
@@ -227,11 +224,11 @@ class Acd(OfferFlow):
     async def set_not_ready(self, agent_pk: int, reason: str) -> None:
         slot = await self.roster.ensure(agent_pk)
         if slot.state is AgentState.OFFLINE:
-            raise AgentStateError("请先签入")
+            raise NotSignedIn("sign in first")
         if slot.state in BUSY:
-            raise AgentStateError("通话中不能切换状态")
+            raise BusyOnCall("cannot change state during a call", action="change_state")
         if reason not in NOT_READY_REASONS:
-            raise AgentStateError(f"未知的示忙原因：{reason}")
+            raise UnknownReason(f"unknown not-ready reason {reason!r}", reason=reason[:40])
         self._cancel_wrap_up(agent_pk)
         await self.roster.set_state(agent_pk, AgentState.NOT_READY, reason, call_id=None)
 
@@ -404,7 +401,7 @@ class Acd(OfferFlow):
     def _talking_entry(self, call_id: int, agent_pk: int) -> Entry:
         entry = self._entries.get(call_id)
         if entry is None or entry.agent_pk != agent_pk or entry.state is not EntryState.TALKING:
-            raise CallControlError("该通话不在您的坐席上")
+            raise NotYourCall(f"call {call_id} is not on this agent's line", call_id=call_id)
         return entry
 
     async def hangup(self, call_id: int, agent_pk: int) -> None:
@@ -413,7 +410,7 @@ class Acd(OfferFlow):
     async def transfer(self, call_id: int, agent_pk: int, queue: str) -> None:
         entry = self._talking_entry(call_id, agent_pk)
         if queue not in self._queues:
-            raise CallControlError(f"没有名为 {queue} 的队列")
+            raise UnknownQueue(f"no queue named {queue!r}", queue=queue[:64])
         entry.control.put_nowait(Command("transfer", queue=queue, by_agent=agent_pk))
 
     async def hold(self, call_id: int, agent_pk: int, on: bool) -> None:
@@ -423,7 +420,7 @@ class Acd(OfferFlow):
         try:
             await (entry.channel.hold() if on else entry.channel.unhold())
         except ChannelError as exc:
-            raise CallControlError(f"{'保持' if on else '恢复'}失败：{exc}") from None
+            raise HoldFailed(f"{'hold' if on else 'unhold'} failed: {exc}", hold=on) from None
         entry.held = on
         self._emit(CallHold(call_id=call_id, agent_pk=agent_pk, held=on))
         await self._record(entry, "hold" if on else "unhold", {"agent_pk": agent_pk})

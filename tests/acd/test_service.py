@@ -15,8 +15,8 @@ from sqlalchemy import select
 
 from ivr.acd.entry import AcdError, QueueOutcome, QueueResult
 from ivr.callers import Priority
-from ivr.acd.roster import AgentStateError
-from ivr.acd.service import Acd, CallControlError
+from ivr.acd.exceptions import BusyOnCall, NoPhone, NotSignedIn, NotYourCall, UnknownQueue, UnknownReason
+from ivr.acd.service import Acd
 from tests.fakes.acd import FakeChannel, FakeClock, MemoryDialer, MemoryLeg
 from ivr.calls.timeline import Timeline
 from ivr.db import Database
@@ -315,12 +315,12 @@ async def test_transfer_hold_and_who_may_control_a_call(env: Env) -> None:
     leg = await env.ring()
     leg.answer()
     await within(env.log.next("call.answered"))
-    with pytest.raises(CallControlError):
+    with pytest.raises(NotYourCall):
         await env.acd.hold(call_id, env.pk("1003"), True)  # not 1003's call
     await env.acd.hold(call_id, env.pk("1001"), True)
     await env.acd.hold(call_id, env.pk("1001"), False)
     assert ("hold", None) in ch.ops and ("unhold", None) in ch.ops
-    with pytest.raises(CallControlError, match="没有名为"):
+    with pytest.raises(UnknownQueue, match="no queue named"):
         await env.acd.transfer(call_id, env.pk("1001"), "nowhere")
     await env.acd.transfer(call_id, env.pk("1001"), "complaint")
     leg2 = await env.ring()
@@ -339,20 +339,21 @@ async def test_transfer_hold_and_who_may_control_a_call(env: Env) -> None:
 
 async def test_agent_state_rules(env: Env) -> None:
     pk = env.pk("1001")
-    with pytest.raises(AgentStateError, match="签入"):
+    with pytest.raises(NotSignedIn):
         await env.acd.set_ready(pk)
     await env.acd.login(pk)
-    with pytest.raises(AgentStateError, match="示忙原因"):
+    with pytest.raises(UnknownReason) as unknown:
         await env.acd.set_not_ready(pk, "打游戏")
+    assert unknown.value.error_id == "acd.unknown_reason" and unknown.value.details == {"reason": "打游戏"}
     await env.acd.set_not_ready(pk, "用餐")
     assert env.acd.roster.get(pk).reason == "用餐"
-    with pytest.raises(AgentStateError, match="分机"):
+    with pytest.raises(NoPhone):
         await env.acd.login(env.pk("3001"))
         await env.acd.set_ready(env.pk("3001"))
     await env.acd.set_ready(pk)
     call_id, _, task = await env.call()
     leg = await env.ring()
-    with pytest.raises(AgentStateError, match="通话中"):
+    with pytest.raises(BusyOnCall):
         await env.acd.logout(pk)
     leg.answer()
     await within(env.log.next("call.answered"))
