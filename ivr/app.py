@@ -113,6 +113,12 @@ def build_app(settings: Settings, *, telephony: bool = True) -> web.Application:
 
 
 async def serve(settings: Settings) -> None:
+    """Run the service until SIGINT/SIGTERM. Raises ivr.secrets.InsecureSecrets, before it opens a socket or
+    the database, when a secret is missing or public."""
+    from ivr.secrets import require_secrets
+
+    # First of all: a service with a known cookie secret or ARI password must not even briefly be reachable.
+    await asyncio.to_thread(require_secrets, settings)
     app = build_app(settings)
     runner = web.AppRunner(app, handle_signals=False)
     # Before start-up: a stop asked for while we start (resyncing live calls) still stops gracefully, handing

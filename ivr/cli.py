@@ -27,7 +27,8 @@ def _settings(args: argparse.Namespace) -> Settings:
     path = args.config
     if path is None and not os.environ.get("HOTLINE_CONFIG") and Path("hotline.toml").exists():
         path = "hotline.toml"
-    return load_settings(path)
+    # `hotline secrets` reads the secrets file itself: a broken one must not stop the command that rewrites it.
+    return load_settings(path, read_secrets=args.command != "secrets")
 
 
 async def _db_upgrade(settings: Settings) -> str | None:
@@ -70,6 +71,37 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from ivr.app import serve
 
     asyncio.run(serve(args.settings))
+    return 0
+
+
+def cmd_secrets_generate(args: argparse.Namespace) -> int:
+    from ivr.secrets import AFTER_CHANGE, generate_secrets
+
+    settings: Settings = args.settings
+    path = Path(args.file).absolute() if args.file else settings.secrets_file
+    result = generate_secrets(path, force=args.force)
+    # Names and what happened only: a secret never reaches the terminal, a log or up.sh's output.
+    print(f"secrets in {path} (mode 0600):")
+    for name, action in result.actions.items():
+        why = f": {result.reasons[name]}" if name in result.reasons else ""
+        print(f"  {name:<24}{action}{why}")
+    if result.mode_fixed:
+        print("  (its mode was wider than 0600: fixed)")
+    if not result.changed:
+        print("  nothing changed (`hotline secrets generate --force` rotates them all)")
+    for name in result.changed:
+        # A first value changes nothing that runs, unless it now overrides one from the settings file.
+        overridden = not settings.secret_origins.get(name, "environment variable ").startswith("environment ")
+        if result.actions[name] == "replaced" or overridden:
+            print(f"{name} changed: {AFTER_CHANGE[name]}")
+    if path != settings.secrets_file:
+        print(f"note: these settings read {settings.secrets_file}; point them at {path} with "
+              f"[secrets] file or HOTLINE_SECRETS_FILE")
+    for name, origin in settings.secret_origins.items():
+        if origin.startswith("environment variable "):
+            print(f"note: {origin} sets {name} and overrides the secrets file: unset it")
+        else:
+            print(f"note: {origin} also sets {name}; the secrets file wins over it: delete it there")
     return 0
 
 
@@ -135,6 +167,15 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="run the service: ARI app, FastAGI server, console web server")
     serve.set_defaults(func=cmd_serve)
 
+    sec = sub.add_parser("secrets", help="the service's secrets (cookie key, phone secret, ARI password)")
+    secsub = sec.add_subparsers(dest="secrets_command", metavar="ACTION", required=True)
+    gen = secsub.add_parser("generate", help="write random secrets (missing or unusable ones; --force: all) "
+                            "into the secrets file, mode 0600; prints no secret")
+    gen.add_argument("--file", help="the secrets file (default: [secrets] file, var/secrets.toml)")
+    gen.add_argument("--force", action="store_true",
+                     help="replace every secret (rotation; then `hotline asterisk config` and restart serve)")
+    gen.set_defaults(func=cmd_secrets_generate)
+
     sub.add_parser("console-url", help="print the console's URL").set_defaults(func=cmd_console_url)
     sub.add_parser("worker-ready", help="is a Vosk model configured for the transcription worker?"
                    ).set_defaults(func=cmd_worker_ready)
@@ -185,8 +226,9 @@ def _operator_errors() -> tuple[type[BaseException], ...]:
     from ivr.asterisk.instance import AsteriskError
     from ivr.asterisk.sandbox import SandboxError
     from ivr.db import DatabaseUnavailable
+    from ivr.secrets import InsecureSecrets, SecretsFileError
 
-    return (DatabaseUnavailable, SandboxError, AsteriskError, ConfigError)
+    return (DatabaseUnavailable, SandboxError, AsteriskError, ConfigError, InsecureSecrets, SecretsFileError)
 
 
 if __name__ == "__main__":

@@ -2,6 +2,11 @@
 
 A bad value stops the service with one line naming the file, the line (when it came from the file) and the
 key, because an operator editing hotline.toml at 3 a.m. needs to know exactly what to fix.
+
+Secrets (SECRET_SETTINGS) have no defaults: `hotline secrets generate` writes random ones into the secrets file
+([secrets] file, default var/secrets.toml next to the settings file, mode 0600), which is read after the
+settings file, so it wins over it; environment overrides win over both. Settings load without secrets (most
+commands need none); `hotline serve` refuses to start without good ones (ivr/secrets.py).
 """
 
 from __future__ import annotations
@@ -19,6 +24,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 DEFAULT_GREETING = "您好，这里是{name}24小时服务热线，{agent_id}号坐席为您服务，请问有什么可以帮您？"
 DEFAULT_APOLOGY = "对不起，让您久等了。"
 ENV_PREFIX = "HOTLINE_"
+# (section, key) of every secret: only these may be in the secrets file, none has a default.
+SECRET_SETTINGS: tuple[tuple[str, str], ...] = (
+    ("console", "secret"), ("asterisk", "phone_secret"), ("asterisk", "ari_password"))
+DEFAULT_SECRETS_FILE = Path("var/secrets.toml")
 
 
 class SettingsError(Exception):
@@ -75,7 +84,8 @@ class AsteriskSettings(_Section):
     mode: Literal["auto", "system", "sandbox"] = "auto"
     ari_url: str = "http://127.0.0.1:8088"
     ari_user: str = "hotline"
-    ari_password: str = "hotline-ari"
+    # Secret, no default: Asterisk's ari.conf and our ARI client both take it from here ("" = not set).
+    ari_password: str = Field("", repr=False)
     app: str = "hotline"
     sip_host: str = "127.0.0.1"
     sip_port: int = Field(5060, ge=1, le=65535)
@@ -93,8 +103,8 @@ class AsteriskSettings(_Section):
     fallback_message_seconds: int = Field(120, ge=5, le=600)
     agent_phones: dict[str, str] = Field(default_factory=dict)  # PJSIP endpoint name -> SIP password
     # Agents in the database with a sip_endpoint but no entry above get HMAC(phone_secret, endpoint) as their
-    # SIP password (`hotline asterisk phones` lists them for setting up the softphones).
-    phone_secret: str = "change-me-hotline-phone-secret"
+    # SIP password (`hotline asterisk phones` lists them for setting up the softphones). Secret, no default.
+    phone_secret: str = Field("", repr=False)
 
     @field_validator("agent_phones")
     @classmethod
@@ -135,7 +145,7 @@ class DatabaseSettings(_Section):
 class ConsoleSettings(_Section):
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=1, le=65535)
-    secret: str = "change-me-hotline-console-secret"
+    secret: str = Field("", repr=False)  # signs the session cookies; secret, no default ("" = not set)
     ws_queue_size: int = Field(256, ge=8)
     session_hours: float = Field(12.0, gt=0)
     # Behind a TLS proxy (docs/security.md "Pages and headers"): Secure cookies always, or trust the proxy's
@@ -184,6 +194,12 @@ class QaSettings(_Section):
     rubric: Path | None = None
 
 
+class SecretsSettings(_Section):
+    # Relative: to the settings file's directory (the working directory without one), so a config elsewhere
+    # never picks up this checkout's var/secrets.toml.
+    file: Path = DEFAULT_SECRETS_FILE
+
+
 class Settings(_Section):
     hotline: HotlineSettings = HotlineSettings()
     ring: RingSettings = RingSettings()
@@ -194,10 +210,26 @@ class Settings(_Section):
     recordings: RecordingSettings = RecordingSettings()
     vosk: VoskSettings = VoskSettings()
     qa: QaSettings = QaSettings()
+    secrets: SecretsSettings = SecretsSettings()
     source: str = Field("<defaults>", exclude=True)
+    # "console.secret" -> where its value came from ("environment variable ...", "<file>:<line>"), for messages.
+    secret_origins: dict[str, str] = Field(default_factory=dict, exclude=True)
+
+    @property
+    def secrets_file(self) -> Path:
+        """The secrets file these settings read (and `hotline secrets generate` writes), absolute."""
+        return resolve_secrets_file(self.secrets.file, self.source)
 
 
-SECTIONS = tuple(name for name in Settings.model_fields if name != "source")
+def resolve_secrets_file(file: Path, source: str) -> Path:
+    f = Path(file).expanduser()
+    if f.is_absolute():
+        return f
+    base = Path(source).parent if source != "<defaults>" else Path.cwd()
+    return (base / f).absolute()
+
+
+SECTIONS = tuple(name for name in Settings.model_fields if name not in ("source", "secret_origins"))
 
 
 @dataclass(frozen=True)
@@ -235,8 +267,41 @@ def _line_of(text: str, section: str, key: str) -> int | None:
     return None
 
 
-def load_settings(path: str | os.PathLike[str] | None = None, env: Mapping[str, str] | None = None) -> Settings:
-    """Read the file (if any), apply environment overrides, validate; raise SettingsError on any problem."""
+def _read_secrets_file(path: Path) -> tuple[dict[str, dict[str, str]], dict[tuple[str, str], str]]:
+    """The secrets file's values and where each is ({} when the file is absent or this user cannot read it:
+    commands that need no secrets still run, and `hotline serve` says what is missing)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError):
+        return {}, {}
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SettingsError(f"{path}: cannot read secrets file: {exc}") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise SettingsError(f"{path}: not valid TOML: {exc} (`hotline secrets generate --force` rewrites it)") from None
+    allowed = ", ".join(f"{s}.{k}" for s, k in SECRET_SETTINGS)
+    values: dict[str, dict[str, str]] = {}
+    origin: dict[tuple[str, str], str] = {}
+    for section, table in data.items():
+        if not isinstance(table, dict):
+            raise SettingsError(f"{path}: {section}: only the tables of {allowed} belong in the secrets file")
+        for key, value in table.items():
+            where = f"{path}:{_line_of(text, section, key) or '?'}"
+            if (section, key) not in SECRET_SETTINGS:
+                raise SettingsError(f"{where}: {section}.{key}: not a secret; only {allowed} belong in the "
+                                    "secrets file (the rest goes into the settings file)")
+            if not isinstance(value, str):
+                raise SettingsError(f"{where}: {section}.{key}: must be a string")
+            values.setdefault(section, {})[key] = value
+            origin[(section, key)] = where
+    return values, origin
+
+
+def load_settings(path: str | os.PathLike[str] | None = None, env: Mapping[str, str] | None = None, *,
+                  read_secrets: bool = True) -> Settings:
+    """Read the file (if any), then the secrets file, apply environment overrides, validate; raise
+    SettingsError on any problem. read_secrets=False skips the secrets file (`hotline secrets` reads it)."""
     env = os.environ if env is None else env
     if path is None and env.get("HOTLINE_CONFIG"):
         path = env["HOTLINE_CONFIG"]
@@ -262,17 +327,38 @@ def load_settings(path: str | os.PathLike[str] | None = None, env: Mapping[str, 
         if existing is not None and not isinstance(existing, dict):
             raise SettingsError(f"{source}: [{section}] must be a table")
         data.setdefault(section, {}).update(values)
+    origin = dict(env_origin)
+    if read_secrets:
+        try:
+            where = SecretsSettings.model_validate(data.get("secrets") or {})
+        except ValidationError as exc:
+            raise SettingsError(_describe(exc, source, text, env_origin, prefix=("secrets",))) from None
+        secret_values, secret_origin = _read_secrets_file(resolve_secrets_file(where.file, source))
+        for section, values in secret_values.items():
+            for key, value in values.items():
+                if (section, key) in env_origin:
+                    continue  # the environment wins over the secrets file
+                data.setdefault(section, {})[key] = value
+                origin[(section, key)] = secret_origin[(section, key)]
     try:
         settings = Settings.model_validate(data)
     except ValidationError as exc:
-        raise SettingsError(_describe(exc, source, text, env_origin)) from None
-    return settings.model_copy(update={"source": source})
+        raise SettingsError(_describe(exc, source, text, origin)) from None
+    origins: dict[str, str] = {}
+    for section, key in SECRET_SETTINGS:
+        if (section, key) in origin:
+            origins[f"{section}.{key}"] = origin[(section, key)]
+        elif isinstance(data.get(section), dict) and key in data[section]:
+            lineno = _line_of(text, section, key) if text else None
+            origins[f"{section}.{key}"] = f"{source}:{lineno}" if lineno else source
+    return settings.model_copy(update={"source": source, "secret_origins": origins})
 
 
-def _describe(exc: ValidationError, source: str, text: str, env_origin: dict[tuple[str, str], str]) -> str:
+def _describe(exc: ValidationError, source: str, text: str, env_origin: dict[tuple[str, str], str],
+              prefix: tuple[str, ...] = ()) -> str:
     lines = []
     for err in exc.errors():
-        loc = [str(x) for x in err["loc"]]
+        loc = [*prefix, *(str(x) for x in err["loc"])]
         section = loc[0] if loc else ""
         key = loc[1] if len(loc) > 1 else ""
         dotted = ".".join(loc)

@@ -7,6 +7,9 @@ cd "$(dirname "$0")/.."
 HL=.venv/bin/hotline
 [ -f hotline.toml ] || cp docs/hotline.example.toml hotline.toml
 mkdir -p var
+# Random secrets (console cookie key, phone secret, ARI password) into var/secrets.toml, mode 0600, before
+# Asterisk and the service read them. Keeps the existing ones; prints names only, never a value.
+$HL secrets generate
 
 $HL db upgrade
 $HL demo-data

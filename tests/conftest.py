@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from ivr.settings import Settings, load_settings
+from tests.plugins.secret_values import with_secrets
 
 pytest_plugins = ["tests.plugins.database", "tests.plugins.asterisk"]
 
@@ -17,8 +18,9 @@ REPO = Path(__file__).resolve().parent.parent
 
 @pytest.fixture
 def settings(tmp_path: Path, db_url: str) -> Settings:
-    """Settings for a test: its own database and recordings dir, nothing from the environment."""
-    base = load_settings(env={})
+    """Settings for a test: its own database and recordings dir, the session's random secrets, nothing from
+    the environment or a developer's secrets file."""
+    base = with_secrets(load_settings(env={}, read_secrets=False))
     return base.model_copy(update={
         "database": base.database.model_copy(update={"url": db_url}),
         "recordings": base.recordings.model_copy(update={"dir": tmp_path / "recordings"}),

@@ -17,11 +17,21 @@ from typing import Callable
 from ivr.asterisk import call
 from ivr.asterisk.config import ConfigError, Layout, generate
 from ivr.asterisk.instance import SANDBOX_HOMES, AsteriskError, AsteriskInstance
-from ivr.asterisk.sandbox import SandboxError, release_runtime
 from ivr.asterisk.queues import plan_queues
-from ivr.asterisk.service import FromDatabase, agent_phones, from_database, instance_for, merge_phones
+from ivr.asterisk.sandbox import SandboxError, release_runtime
+from ivr.asterisk.service import (
+    FromDatabase,
+    agent_phones,
+    from_database,
+    instance_for,
+    merge_phones,
+)
+from ivr.secrets import InsecureSecrets, require_secrets
 from ivr.settings import Settings
 
+# What the generated config carries: ari.conf's password and the phones' passwords derived from phone_secret.
+ASTERISK_SECRETS = ("asterisk.ari_password", "asterisk.phone_secret")
+PROVISIONING = "refusing to provision Asterisk"
 
 
 def _describe(inst: AsteriskInstance, *, queues: bool = False) -> str:
@@ -58,6 +68,7 @@ def _install_sounds(inst: AsteriskInstance, src: Path | None) -> str:
 
 
 def cmd_up(args: argparse.Namespace) -> int:
+    require_secrets(args.settings, only=ASTERISK_SECRETS, refusing=PROVISIONING)
     inst = instance_for(args.settings, build=True, from_db=True)
     what = inst.ensure_running(timeout=args.timeout)
     print(f"{_describe(inst, queues=True)}\n{what}")
@@ -91,6 +102,8 @@ def cmd_config(args: argparse.Namespace) -> int:
         for name, text in generate(settings, merge_phones(settings, db), layout, queues=db.queues).items():
             print(f";;;;;;;;;; {name}\n{text}")
         return 0
+    # The secrets file is read on every run, so a rotated phone_secret / ari_password is provisioned here.
+    require_secrets(settings, only=ASTERISK_SECRETS, refusing=PROVISIONING)
     inst = instance_for(settings, build=True, from_db=not args.no_db)
     result = inst.apply_config(timeout=args.timeout)
     print(f"{_describe(inst, queues=True)}\n{result}\n{_install_sounds(inst, args.sounds)}")
@@ -99,6 +112,7 @@ def cmd_config(args: argparse.Namespace) -> int:
 
 def cmd_phones(args: argparse.Namespace) -> int:
     s: Settings = args.settings
+    require_secrets(s, only=("asterisk.phone_secret",), refusing="no phone passwords")
     phones = agent_phones(s, from_db=not args.no_db)
     if not phones:
         print("no agent phones: add [asterisk] agent_phones or agents with a sip_endpoint in the database")
@@ -113,7 +127,7 @@ def _guard(func: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Name
     def run(args: argparse.Namespace) -> int:
         try:
             return int(func(args))
-        except (SandboxError, AsteriskError, ConfigError) as exc:
+        except (SandboxError, AsteriskError, ConfigError, InsecureSecrets) as exc:
             print(f"hotline asterisk: {exc}", file=sys.stderr)
             return 2
         except OSError as exc:  # e.g. no permission to write the instance's home

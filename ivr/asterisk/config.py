@@ -19,7 +19,13 @@ from urllib.parse import urlsplit
 
 from ivr.asterisk.dialplan import FALLBACK_REASONS, extensions_conf
 from ivr.asterisk.layout import Layout
-from ivr.asterisk.queues import QueueSpec, describe, plan_queues, queue_sections, ring_limit_seconds
+from ivr.asterisk.queues import (
+    QueueSpec,
+    describe,
+    plan_queues,
+    queue_sections,
+    ring_limit_seconds,
+)
 from ivr.settings import Settings
 
 # Layout and FALLBACK_REASONS stay importable from here: the instance, the CLI and the tests use them with generate().
@@ -118,7 +124,8 @@ def _validate(settings: Settings, agents: Sequence[AgentPhone], sip_timers: SipT
         raise ConfigError(f"asterisk.app = {a.app!r}: use letters, digits, '-', '_', '.'")
     if not NAME_RE.match(a.ari_user):
         raise ConfigError(f"asterisk.ari_user = {a.ari_user!r}: use letters, digits, '-', '_', '.'")
-    _check_value("asterisk.ari_password", a.ari_password)
+    if a.ari_password:  # unset: ari.conf gets no user at all (see ari_conf)
+        _check_value("asterisk.ari_password", a.ari_password)
     if not re.match(r"^[0-9A-Za-z*#+]+$", a.inbound_extension):
         raise ConfigError(f"asterisk.inbound_extension = {a.inbound_extension!r}: digits only")
     if a.rtp_end <= a.rtp_start:
@@ -190,11 +197,15 @@ def http_conf(settings: Settings) -> str:
 
 
 def ari_conf(settings: Settings) -> str:
+    """The one ARI user, with the password our ARI client sends: both are asterisk.ari_password."""
     a = settings.asterisk
-    return _ini([("general", [("enabled", "yes"), ("pretty", "no"),
-                              ("allowed_origins", f"http://127.0.0.1:{ari_port(settings)}")]),
-                 (a.ari_user, [("type", "user"), ("read_only", "no"), ("password", a.ari_password),
-                               ("password_format", "plain")])], "ari.conf")
+    general = ("general", [("enabled", "yes"), ("pretty", "no"),
+                           ("allowed_origins", f"http://127.0.0.1:{ari_port(settings)}")])
+    if not a.ari_password:
+        # Fail closed: without a secret nobody can use ARI (`hotline asterisk up/config` refuse before this).
+        return _ini([general], "ari.conf (no user: asterisk.ari_password is not set, `hotline secrets generate`)")
+    return _ini([general, (a.ari_user, [("type", "user"), ("read_only", "no"), ("password", a.ari_password),
+                                        ("password_format", "plain")])], "ari.conf")
 
 
 def _media(settings: Settings) -> list[tuple[str, object]]:

@@ -18,7 +18,7 @@ import hmac
 import logging
 from dataclasses import dataclass, replace
 
-from ivr.asterisk.config import AgentPhone, QueueSpec, agents_from_settings
+from ivr.asterisk.config import AgentPhone, ConfigError, QueueSpec, agents_from_settings
 from ivr.asterisk.instance import AsteriskInstance
 from ivr.asterisk.sandbox import resolve_runtime
 from ivr.settings import Settings
@@ -27,6 +27,12 @@ log = logging.getLogger(__name__)
 
 
 def phone_password(settings: Settings, endpoint: str) -> str:
+    """The SIP password of a database agent's phone: changes whenever asterisk.phone_secret does (rotation
+    re-provisions every phone through `hotline asterisk config`)."""
+    if not settings.asterisk.phone_secret:
+        # HMAC with an empty key is a password anyone can compute: fail closed.
+        raise ConfigError("asterisk.phone_secret is not set: run `hotline secrets generate`, then "
+                          "`hotline asterisk config`")
     digest = hmac.new(settings.asterisk.phone_secret.encode(), endpoint.encode(), hashlib.sha256).hexdigest()
     return digest[:16]
 

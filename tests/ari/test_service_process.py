@@ -56,6 +56,7 @@ def write_config(path: Path, data: dict[str, dict[str, Any]]) -> Path:
                 lines.append(f"[{section}.{k}]")
                 lines += [f"{kk} = {_toml_value(vv)}" for kk, vv in v.items()]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    path.chmod(0o600)  # it holds the secrets: `hotline serve` refuses a settings file others can read then
     return path
 
 

@@ -13,6 +13,7 @@ from ivr.asterisk.sandbox import Runtime, host_mirror
 from ivr.cli import main
 from ivr.settings import Settings, SettingsError, load_settings
 from tests.plugins.asterisk import SIPP_DIR, uac_scenario
+from tests.plugins.secret_values import session_secrets
 
 Sections = list[tuple[str, list[tuple[str, str]]]]
 LAYOUT = Layout("unit", PurePosixPath("/var/lib/hotline/instances/unit"))
@@ -78,10 +79,17 @@ def test_nothing_binds_beyond_loopback(files: dict[str, str]) -> None:
 
 
 def test_ari_user_comes_from_settings() -> None:
-    ari = parse(generate(make(ari_user="ops", ari_password="s3cret"), [], LAYOUT)["ari.conf"])
+    password = session_secrets()["asterisk.ari_password"]
+    ari = parse(generate(make(ari_user="ops", ari_password=password), [], LAYOUT)["ari.conf"])
     assert section(ari, "general")["enabled"] == "yes"
     user = section(ari, "ops")
-    assert (user["type"], user["password"], user["read_only"]) == ("user", "s3cret", "no")
+    assert (user["type"], user["password"], user["read_only"]) == ("user", password, "no")
+
+
+def test_no_ari_password_means_no_ari_user() -> None:
+    """Fail closed: without the secret, Asterisk accepts nobody on ARI (never an empty or default password)."""
+    ari = parse(generate(make(ari_user="ops"), [], LAYOUT)["ari.conf"])
+    assert [name for name, _ in ari] == ["general"]
 
 
 def test_pjsip_transport_callers_and_agent_phones(files: dict[str, str]) -> None:

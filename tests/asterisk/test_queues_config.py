@@ -17,6 +17,7 @@ from ivr.db import Database
 from ivr.db.models import Agent, Queue
 from ivr.settings import Settings
 from tests.asterisk.test_asterisk_config import LAYOUT, make, parse, section, values
+from tests.plugins.secret_values import write_secrets_file
 
 PHONES = [
     AgentPhone("agent-1001", "pw1", skills=frozenset({"emergency", "repair"})),
@@ -157,6 +158,7 @@ def test_cli_print_shows_the_database_queues(tmp_path: Path, capsys: pytest.Capt
     conf = tmp_path / "h.toml"
     conf.write_text(f'[database]\nurl = "sqlite+aiosqlite:///{path}"\n[asterisk]\nsandbox_dir = "{tmp_path / "nb"}"\n',
                     encoding="utf-8")
+    write_secrets_file(tmp_path / "var" / "secrets.toml")  # where the settings next to it look: phone passwords
     assert main(["-c", str(conf), "asterisk", "config", "--print"]) == 0
     out = capsys.readouterr().out.split(";;;;;;;;;; queues.conf", 1)[1].split(";;;;;;;;;;", 1)[0]
     assert members(out, "repair") == ["PJSIP/agent-1001", "PJSIP/agent-1002"]

@@ -47,6 +47,7 @@ from ivr.asterisk.sipp import (SIPP_SHARE, SippError, SippProcess, SippResult, u
                                write_uac_scenario)
 from ivr.asterisk.sipp import start_sipp as _start_sipp
 from ivr.settings import Settings
+from tests.plugins.secret_values import secret_sections, with_secrets
 
 SIPP_DIR = Path(__file__).resolve().parents[1] / "sipp"
 TEST_AGENTS = ("agent-1001", "agent-1002", "agent-1003")
@@ -73,11 +74,12 @@ def _base_asterisk_settings(rootdir: Path) -> dict[str, Any]:
 
 def settings_for_asterisk(instance: AsteriskInstance, base: Settings | None = None,
                           **sections: Mapping[str, Any]) -> Settings:
-    """`base` (default: defaults) with the instance's [asterisk] section and AGI port, then `sections`.
+    """`base` (default: defaults with the session's secrets) with the instance's [asterisk] section (its ARI
+    password and phone secret included) and AGI port, then `sections`.
 
     settings_for_asterisk(asterisk, settings, hotline={"flow": "water"}, ring={"count": 2})
     """
-    data = (base or Settings.model_validate({})).model_dump()
+    data = (base or with_secrets(Settings.model_validate({}))).model_dump()
     data["asterisk"] = instance.settings.asterisk.model_dump()
     data["agi"] = {**data["agi"], "host": instance.settings.agi.host, "port": instance.settings.agi.port}
     for name, values in sections.items():
@@ -163,7 +165,7 @@ def _test_instance(rootdir: Path, ports: PortAllocator) -> SessionAsterisk:
             **_base_asterisk_settings(rootdir),
             "ari_url": f"http://127.0.0.1:{ports.tcp()}",
             "ari_user": "hotline-test",
-            "ari_password": secrets.token_hex(12),
+            **secret_sections()["asterisk"],  # ari_password and phone_secret
             "app": "hotline",
             "sip_host": "127.0.0.1",
             "sip_port": ports.udp(),
