@@ -8,21 +8,25 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from pathlib import Path
 from typing import AsyncIterator
 
 from aiohttp import web
 
 from agent_console import views
-from agent_console.auth import LOADER, SESSIONS, Sessions
+from agent_console.auth import (ACTIVITY, LOADER, LOGIN_LIMITER, PASSWORD_CHECK, PASSWORDS, SESSIONS, LoginLimiter,
+                                LoginPolicy, PasswordChecker, Sessions, password_matches)
 from agent_console.headers import setup_headers
 from agent_console.hub import Hub
 from agent_console.keys import CONSOLE
 from agent_console.qa import setup_qa
 from agent_console.render import setup_templates
 from agent_console.service import ConsoleService
+from agent_console.sessions import SESSION_CLOCK, SESSION_STORE, SessionStore
 from ivr import keys
 from ivr.db import Database
+from ivr.periodic import in_background, repeat
 from ivr.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -42,8 +46,16 @@ def forbidden_phrases(settings: Settings) -> list[str]:
 
 async def console_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[keys.SETTINGS]
-    app[SESSIONS] = Sessions(settings.console.secret, settings.console.session_hours * 3600)
+    con = settings.console
+    clock = app.get(SESSION_CLOCK, time.time)
+    app[SESSIONS] = tokens = Sessions(con.secret, con.session_hours * 3600, clock=clock)
+    app[LOGIN_LIMITER] = LoginLimiter(LoginPolicy.from_settings(con))
+    app[PASSWORDS] = PasswordChecker(app.get(PASSWORD_CHECK, password_matches), concurrency=con.login_concurrency,
+                                     max_waiting=con.login_max_waiting)
     hub = Hub(settings.console.ws_queue_size)
+    app[SESSION_STORE] = store = SessionStore(app[keys.DB], tokens, idle_seconds=con.idle_minutes * 60, hub=hub,
+                                              clock=clock)
+    app[ACTIVITY] = store.touch
     phrases = await asyncio.to_thread(forbidden_phrases, settings)
     db = app[keys.DB]
     reads = Database(db.url)  # its own connections: see ConsoleService.reads
@@ -51,7 +63,10 @@ async def console_ctx(app: web.Application) -> AsyncIterator[None]:
     await service.start()
     app[CONSOLE] = service
     try:
-        yield
+        # Closes the sockets of sessions ended elsewhere (`hotline agents ...`), idle or expired.
+        async with in_background(repeat(store.sweep, every=con.session_check_seconds, what="console session check"),
+                                 "console-sessions"):
+            yield
     finally:
         await hub.close_all()
         await service.stop()

@@ -2,6 +2,10 @@
 
 Passwords are read from the terminal (or --password-stdin for scripts), never from the command line, where
 they would end up in the shell history and in `ps`.
+
+Disabling an account, changing its role or its password ends all its console sessions in the same
+transaction (console_sessions rows); a running service refuses them at the next request and closes their
+open sockets within console.session_check_seconds.
 """
 
 from __future__ import annotations
@@ -95,14 +99,18 @@ def cmd_add(args: argparse.Namespace) -> int:
     return _run(settings, work)
 
 
-def _find(args: argparse.Namespace, update: Callable[[Agent], None], done: str) -> int:
+def _find(args: argparse.Namespace, update: Callable[[Agent], str | None], done: str) -> int:
+    """Change one agent; `update` returns why the agent's sessions must end (or None)."""
+    from agent_console.sessions import revoke_agent_sessions
+
     async def work(db: Any) -> int:
         async with db.begin() as s:
             agent = (await s.execute(select(Agent).where(Agent.agent_id == args.agent_id))).scalar_one_or_none()
             if agent is None:
                 raise CliError(f"no agent {args.agent_id}")
-            update(agent)
-        print(done)
+            reason = update(agent)
+            ended = await revoke_agent_sessions(s, agent.id, reason) if reason else 0
+        print(done + (f"; {ended} console session(s) ended" if ended else ""))
         return 0
 
     return _run(args.settings, work)
@@ -111,8 +119,9 @@ def _find(args: argparse.Namespace, update: Callable[[Agent], None], done: str) 
 def cmd_passwd(args: argparse.Namespace) -> int:
     password_hash = _password(args)
 
-    def update(agent: Agent) -> None:
+    def update(agent: Agent) -> str | None:
         agent.password_hash = password_hash
+        return "password"
 
     return _find(args, update, f"password of {args.agent_id} changed")
 
@@ -120,11 +129,13 @@ def cmd_passwd(args: argparse.Namespace) -> int:
 def cmd_set(args: argparse.Namespace) -> int:
     skills = _skills(args.skills)
 
-    def update(agent: Agent) -> None:
+    def update(agent: Agent) -> str | None:
+        reason = None
         if args.name is not None:
             agent.name = args.name
-        if args.role is not None:
+        if args.role is not None and Role(args.role) is not agent.role:
             agent.role = Role(args.role)
+            reason = "role"  # what a session may see was decided by the old role
         if args.endpoint is not None:
             agent.sip_endpoint = args.endpoint or None
         if skills is not None:
@@ -132,16 +143,20 @@ def cmd_set(args: argparse.Namespace) -> int:
         if args.wrap_up is not None:
             agent.wrap_up_seconds = args.wrap_up
         if args.active is not None:
+            if agent.active and not args.active:
+                reason = "disabled"
             agent.active = args.active
+        return reason
 
-    return _find(args, update, f"agent {args.agent_id} updated (a running service picks it up at the next login)")
+    return _find(args, update, f"agent {args.agent_id} updated")
 
 
 def cmd_disable(args: argparse.Namespace) -> int:
-    def update(agent: Agent) -> None:
+    def update(agent: Agent) -> str | None:
         agent.active = False
+        return "disabled"
 
-    return _find(args, update, f"agent {args.agent_id} disabled: their console sessions end with the next request")
+    return _find(args, update, f"agent {args.agent_id} disabled")
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -174,6 +189,6 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     st.add_argument("--active", type=lambda v: v.lower() in ("1", "yes", "true"), metavar="yes|no")
     st.set_defaults(func=cmd_set)
 
-    dis = a.add_parser("disable", help="disable an account (its sessions end at once)")
+    dis = a.add_parser("disable", help="disable an account (its console sessions end within seconds)")
     dis.add_argument("agent_id")
     dis.set_defaults(func=cmd_disable)

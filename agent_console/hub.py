@@ -4,6 +4,10 @@ Publishing never waits for a browser. Each client has its own asyncio.Queue (set
 drained by its own sender task; a client whose queue overflows is disconnected (close code 4008) and resyncs
 on reconnect. Every delta carries a global sequence number; a reconnecting client sends the last one it saw
 and gets what it missed from a bounded history, or a fresh snapshot if the history no longer reaches back.
+
+Each client belongs to a console session (its id): when the session ends (logout, a disabled account, a
+changed role or password, the idle timeout) end_sessions() stops its deliveries at once and closes it with
+code 4401; the page then finds itself logged out and goes to the login form.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ import collections
 import json
 import logging
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable
+from typing import Any, Awaitable, Callable, Mapping
 
 from aiohttp import WSCloseCode, web
 
@@ -21,6 +25,7 @@ log = logging.getLogger(__name__)
 
 CLOSE_TOO_SLOW = 4008
 CLOSE_SHUTDOWN = 4001
+CLOSE_SESSION_ENDED = 4401
 
 # An audience names who may receive a message: ("agent", pk) for one agent's screens, ("wall",) for
 # supervisor screens. A client subscribes to a set of audiences decided by its role.
@@ -38,8 +43,10 @@ class Client:
     audiences: frozenset[Audience]
     queue: asyncio.Queue[str]
     agent_pk: int
+    sid: str = ""
     sender: asyncio.Task[None] | None = None
     dropped: bool = False
+    ended: str = ""  # why its session ended ("" while it lasts)
     sent: int = 0
     closing: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -54,6 +61,8 @@ class Hub:
         self._history: collections.deque[tuple[int, Audience, str]] = collections.deque(maxlen=history)
         self._clients: set[Client] = set()
         self.overflows = 0
+        # Sessions ended lately: a socket of one that was still upgrading when it ended is closed at once.
+        self._ended: collections.OrderedDict[str, str] = collections.OrderedDict()
 
     @property
     def clients(self) -> int:
@@ -69,8 +78,34 @@ class Hub:
                 self._offer(client, text)
         return self.seq
 
+    def session_ids(self) -> set[str]:
+        """The sessions that have a socket open now."""
+        return {c.sid for c in self._clients if c.sid and not c.ended}
+
+    def end_sessions(self, ended: Mapping[str, str]) -> int:
+        """Close every socket of these sessions (sid -> reason); nothing more is delivered to them from now on,
+        not even what is already queued. Returns how many sockets were closed."""
+        for sid, reason in ended.items():
+            self._ended[sid] = reason or "ended"
+            self._ended.move_to_end(sid)
+        while len(self._ended) > 10_000:
+            self._ended.popitem(last=False)
+        n = 0
+        for client in list(self._clients):
+            if client.sid and client.sid in ended and not client.ended:
+                self._end(client, self._ended[client.sid])
+                n += 1
+        return n
+
+    @staticmethod
+    def _end(client: Client, reason: str) -> None:
+        client.ended = reason
+        while not client.queue.empty():
+            client.queue.get_nowait()
+        client.closing.set()
+
     def _offer(self, client: Client, text: str) -> None:
-        if client.dropped:
+        if client.dropped or client.ended:
             return
         try:
             client.queue.put_nowait(text)
@@ -91,23 +126,29 @@ class Hub:
         return [text for seq, aud, text in self._history if seq > since and aud in audiences]
 
     async def serve(self, request: web.Request, *, audiences: frozenset[Audience], agent_pk: int,
-                    snapshot: Snapshot, since: int | None,
+                    snapshot: Snapshot, since: int | None, sid: str = "",
                     on_message: Callable[[dict[str, Any]], Awaitable[None]] | None = None
                     ) -> web.WebSocketResponse:
         ws = web.WebSocketResponse(heartbeat=20.0, max_msg_size=64 * 1024)
         await ws.prepare(request)
-        client = Client(ws=ws, audiences=audiences, queue=asyncio.Queue(self.queue_size), agent_pk=agent_pk)
+        client = Client(ws=ws, audiences=audiences, queue=asyncio.Queue(self.queue_size), agent_pk=agent_pk,
+                        sid=sid)
         # Registered before the snapshot is built: whatever happens meanwhile is queued behind it, and the
         # browser drops deltas whose seq it has already seen.
         self._clients.add(client)
+        if sid and sid in self._ended:
+            self._end(client, self._ended[sid])
         try:
             replay = self.missed(since, audiences) if since is not None else None
-            if replay is None:
+            if client.ended:
+                pass  # ended while connecting: nothing is sent
+            elif replay is None:
                 # Numbered before it is built: deltas published while it is built are re-applied after it.
                 at_seq = self.seq
                 snap = await snapshot()
-                await ws.send_str(json.dumps({"type": "snapshot", "seq": at_seq, **snap}, ensure_ascii=False,
-                                             default=str))
+                if not client.ended:
+                    await ws.send_str(json.dumps({"type": "snapshot", "seq": at_seq, **snap}, ensure_ascii=False,
+                                                 default=str))
             else:
                 await ws.send_str(json.dumps({"type": "resumed", "seq": self.seq, "replayed": len(replay)}))
                 for text in replay:
@@ -119,7 +160,9 @@ class Hub:
             for t in (client.sender, reader, closing):
                 t.cancel()
             await asyncio.gather(client.sender, reader, closing, return_exceptions=True)
-            if client.dropped:
+            if client.ended:
+                await ws.close(code=CLOSE_SESSION_ENDED, message=f"session ended: {client.ended}".encode()[:120])
+            elif client.dropped:
                 await ws.close(code=CLOSE_TOO_SLOW, message=b"too slow; reconnect to resync")
         except (ConnectionResetError, asyncio.CancelledError):
             pass

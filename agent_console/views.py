@@ -3,10 +3,9 @@ pages call (state changes, hold/transfer/hang-up, wrap-up). Every handler states
 
 from __future__ import annotations
 
-import asyncio
-import functools
 import json
-import secrets
+import logging
+import math
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -14,12 +13,28 @@ from aiohttp import web
 from sqlalchemy import select
 
 from agent_console import keys as ck
-from agent_console.auth import (COOKIE, LOADER, SESSIONS, Principal, Sessions, check_password, clear_cookie,
-                                hash_password, json_error, principal_of, require, same_origin, set_cookie)
+from agent_console.access import VIEW_POP, log_read
+from agent_console.auth import (
+    COOKIE,
+    LOADER,
+    LOGIN_LIMITER,
+    PASSWORDS,
+    SESSIONS,
+    Principal,
+    clear_cookie,
+    client_address,
+    json_error,
+    principal_of,
+    require,
+    same_origin,
+    set_cookie,
+)
+from agent_console.exceptions import LoginBusy, LoginLocked
 from agent_console.hub import WALL, agent_audience
 from agent_console.i18n import Catalog
 from agent_console.pages import agent_page, login_page, wallboard_page
 from agent_console.roles import PHONE_ROLES, WALL_ROLES
+from agent_console.sessions import SESSION_STORE
 from agent_console.wrapup import WrapUpError, submit_wrap_up
 from ivr import keys
 from ivr.acd.roster import AgentStateError
@@ -27,6 +42,10 @@ from ivr.acd.service import CallControlError
 from ivr.db.models import Agent, Call, Offer, Role
 from recordings.privacy import mask_text, sees_pii
 
+log = logging.getLogger(__name__)
+# Who may read a call's screen pop (name, address, accounts, special-care note): the agents it was offered
+# to, supervisors and admins. QA works on the QA pages, which show what scoring needs, masked.
+POP_ROLES = (Role.AGENT, Role.SUPERVISOR, Role.ADMIN)
 LANG_COOKIE = "hotline_lang"
 
 
@@ -42,17 +61,8 @@ def _safe_next(url: str) -> str:
 
 
 async def load_principal(request: web.Request) -> Principal | None:
-    sessions: Sessions = request.app[SESSIONS]
-    found = sessions.read(request.cookies.get(COOKIE))
-    if found is None:
-        return None
-    pk, sid, expires = found
-    async with request.app[keys.DB].session() as s:
-        agent = await s.get(Agent, pk)
-    if agent is None or not agent.active:
-        return None
-    return Principal(agent_pk=agent.id, agent_id=agent.agent_id, name=agent.name, role=agent.role, sid=sid,
-                     expires=expires)
+    # The session row and the agent row, every request: a revocation from any process counts at once.
+    return await request.app[SESSION_STORE].load(request.cookies.get(COOKIE))
 
 
 def home_of(role: Role) -> str:
@@ -75,37 +85,59 @@ async def login_submit(request: web.Request) -> web.Response:
     login = str(form.get("agent_id", "")).strip()[:16]
     password = str(form.get("password", ""))
     next_url = _safe_next(str(form.get("next", "/")))
-    sessions: Sessions = request.app[SESSIONS]
     if not same_origin(request):
         raise web.HTTPForbidden(text="cross-site login refused")
-    if sessions.locked(login):
-        return login_page(request, c, error=c.t("login.locked"), next_url=next_url, agent_id=login)
-    async with request.app[keys.DB].session() as s:
-        agent = (await s.execute(select(Agent).where(Agent.agent_id == login))).scalar_one_or_none()
-    # Same answer and the same bcrypt cost whether or not the agent exists: no guessing valid IDs.
-    ok = await check_password(password, agent.password_hash if agent else await asyncio.to_thread(_dummy_hash))
+    settings = request.app[keys.SETTINGS]
+    address = client_address(request, trusted_proxy=settings.console.trusted_proxy)
+    limiter = request.app[LOGIN_LIMITER]
+
+    def refused(key: str, status: int, **kw: object) -> web.Response:
+        response = login_page(request, c, error=c.t(key, **kw), next_url=next_url, agent_id=login)
+        response.set_status(status)
+        return response
+
+    try:
+        # Counted before anything is awaited: parallel guesses cannot all get past a check of the count, and
+        # the right password is refused as well once the limit is reached.
+        attempt = limiter.reserve(login, address)
+    except LoginLocked as exc:
+        wait = int(exc.details["retry_after"])
+        log.warning("console: login %r from %s refused for %d s: too many failures", login, address, wait)
+        response = refused("login.locked", 429, minutes=max(1, math.ceil(wait / 60)))
+        response.headers["Retry-After"] = str(wait)
+        return response
+    try:
+        async with request.app[keys.DB].session() as s:
+            agent = (await s.execute(select(Agent).where(Agent.agent_id == login))).scalar_one_or_none()
+        ok = await request.app[PASSWORDS](password, agent.password_hash if agent else None)
+    except LoginBusy:
+        limiter.release(attempt)
+        response = refused("login.busy", 503)
+        response.headers["Retry-After"] = "5"
+        return response
+    except BaseException:
+        limiter.release(attempt)  # not checked: not a guess
+        raise
     if agent is None or not ok:
-        sessions.failed(login)
-        return login_page(request, c, error=c.t("login.failed"), next_url=next_url, agent_id=login)
+        limiter.failed(attempt)
+        return refused("login.failed", 200)
+    limiter.succeeded(attempt)
     if not agent.active:
-        return login_page(request, c, error=c.t("login.inactive"), next_url=next_url, agent_id=login)
-    sessions.succeeded(login)
-    token, principal = sessions.issue(agent)
+        return refused("login.inactive", 200)
+    token, principal = await request.app[SESSION_STORE].open(agent, address)
+    service = request.app.get(ck.CONSOLE)
+    if service is not None and service.role_of(agent.id) is not agent.role:
+        await service.reload_agents()  # a changed role: offers are masked by the role the service knows
     target = next_url if next_url not in ("/", "/login") else home_of(principal.role)
     response = web.HTTPFound(target)
-    set_cookie(response, token, max_age=sessions.ttl, secure=request.secure)
+    set_cookie(response, token, max_age=request.app[SESSIONS].ttl, secure=request.secure)
     raise response
-
-
-@functools.cache
-def _dummy_hash() -> str:
-    return hash_password(secrets.token_urlsafe(12))
 
 
 @require(csrf=True)
 async def logout(request: web.Request) -> web.Response:
     principal = principal_of(request)
-    request.app[SESSIONS].revoke(principal.sid, principal.expires)
+    await request.app[SESSION_STORE].end(principal)  # in the database, and its sockets close now
     acd = request.app.get(keys.ACD)
     if acd is not None and principal.role in PHONE_ROLES:
         try:
@@ -155,12 +187,16 @@ async def wallboard_view(request: web.Request) -> web.Response:
 # --- WebSocket ---------------------------------------------------------------------------------------------
 
 
-@require()
+@require(activity=False)  # a page (re)connects by itself: not activity
 async def websocket(request: web.Request) -> web.StreamResponse:
     p = principal_of(request)
     if not same_origin(request):
         raise web.HTTPForbidden(text="cross-site WebSocket refused")
     service = request.app[ck.CONSOLE]
+    store = request.app[SESSION_STORE]
+
+    async def on_message(data: dict[str, Any]) -> None:
+        await store.touch(p)  # a message the page sent (the hub answers pings itself: they are not activity)
     view = request.query.get("view", "agent")
     since_text = request.query.get("since", "")
     since = int(since_text) if since_text.isdigit() else None
@@ -168,9 +204,11 @@ async def websocket(request: web.Request) -> web.StreamResponse:
         if p.role not in WALL_ROLES:
             raise web.HTTPForbidden(text="wallboard: supervisors only")
         return await service.hub.serve(request, audiences=frozenset({WALL}), agent_pk=p.agent_pk,
-                                       snapshot=service.wall_snapshot, since=since)
+                                       snapshot=service.wall_snapshot, since=since, sid=p.sid,
+                                       on_message=on_message)
     return await service.hub.serve(request, audiences=frozenset({agent_audience(p.agent_pk)}), agent_pk=p.agent_pk,
-                                   snapshot=lambda: service.agent_snapshot(p.agent_pk, p.role), since=since)
+                                   snapshot=lambda: service.agent_snapshot(p.agent_pk, p.role), since=since,
+                                   sid=p.sid, on_message=on_message)
 
 
 # --- JSON API ------------------------------------------------------------------------------------------
@@ -246,24 +284,32 @@ async def wrap_up(request: web.Request) -> web.Response:
     return web.json_response({"ok": True, **result})
 
 
-async def may_read_call(db: Any, principal: Principal, call_id: int) -> Call | None:
-    """The call if this user may see it: agents only calls offered to them; QA and supervisors any."""
+async def pop_access(db: Any, principal: Principal, call_id: int) -> tuple[Call | None, str | None]:
+    """(the call or None, why this user may not read its screen pop, or None if they may): supervisors and
+    admins any call, agents only the calls offered to them (an Offer row), nobody else."""
     async with db.session() as s:
         call = await s.get(Call, call_id)
+        if principal.role not in POP_ROLES:
+            return call, f"role {principal.role.value} may not read screen pops"
         if call is None:
-            return None
+            return None, f"no call {call_id}"
         if principal.role is not Role.AGENT or call.agent_pk == principal.agent_pk:
-            return call
+            return call, None
         mine = (await s.execute(select(Offer.id).where(Offer.call_id == call_id,
                                                        Offer.agent_pk == principal.agent_pk).limit(1))).first()
-        return call if mine is not None else None
+        return call, None if mine is not None else "not offered to this agent"
 
 
 @require()
 async def call_detail(request: web.Request) -> web.Response:
     p, call_id = principal_of(request), _call_id(request)
-    call = await may_read_call(request.app[keys.DB], p, call_id)
-    if call is None:
+    db = request.app[keys.DB]
+    call, refused = await pop_access(db, p, call_id)
+    # Logged before anything is sent, refusals too: who tried to read which caller's record.
+    await log_read(db, p, VIEW_POP, call_id=call.id if call is not None else None, refused=refused)
+    if p.role not in POP_ROLES:
+        return json_error(403, catalog(request).t("pop.refused"))
+    if call is None or refused is not None:
         return json_error(404, "没有这个通话，或您无权查看")  # the same answer for both: no probing
     service = request.app[ck.CONSOLE]
     pop = await service.pop_for(call_id, p.role, cache=False)
@@ -272,7 +318,7 @@ async def call_detail(request: web.Request) -> web.Response:
                               "notes": call.notes if sees_pii(p.role) else mask_text(call.notes)})
 
 
-@require()
+@require(activity=False)  # the pages ask by themselves (after a dropped socket): not activity
 async def me(request: web.Request) -> web.Response:
     p = principal_of(request)
     # The CSRF token is readable only by same-origin scripts (no CORS here), like the one in the page.

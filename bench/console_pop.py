@@ -42,8 +42,9 @@ import bcrypt  # noqa: E402
 from aiohttp import web  # noqa: E402
 
 from agent_console import setup_console  # noqa: E402
-from agent_console.auth import COOKIE, SESSIONS  # noqa: E402
+from agent_console.auth import COOKIE  # noqa: E402
 from agent_console.keys import CONSOLE  # noqa: E402
+from agent_console.sessions import SESSION_STORE  # noqa: E402
 from bench.benchmarks_md import write_section  # noqa: E402
 from ivr import keys  # noqa: E402
 from ivr.workorders import ORDERS, WorkOrderService  # noqa: E402
@@ -307,10 +308,10 @@ async def pop_step(h: Hotline, browser: Any, instance: AsteriskInstance, ports: 
                    hold_ms: int, workdir: Path, mode: str, rate: float) -> PopStep:
     step = PopStep(n, mode)
     agents = h.agents[:n]
-    sessions = h.app[SESSIONS]
+    sessions = h.app[SESSION_STORE]
     contexts, pages = [], []
     for a in agents:
-        token, _ = sessions.issue(a)
+        token, _ = await sessions.open(a, "127.0.0.1")  # a session row, as a login makes
         ctx = await browser.new_context(viewport={"width": 1200, "height": 900})
         await ctx.add_cookies([{"name": COOKIE, "value": token, "url": h.url, "httpOnly": True,
                                 "sameSite": "Strict"}])

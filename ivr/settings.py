@@ -148,6 +148,19 @@ class ConsoleSettings(_Section):
     secret: str = Field("", repr=False)  # signs the session cookies; secret, no default ("" = not set)
     ws_queue_size: int = Field(256, ge=8)
     session_hours: float = Field(12.0, gt=0)
+    # Sessions end after this long without activity on a console page (docs/security.md "Sessions"); open
+    # sockets of ended sessions are closed within session_check_seconds (also after `hotline agents ...`).
+    idle_minutes: float = Field(30.0, gt=0)
+    session_check_seconds: float = Field(5.0, gt=0, le=300)
+    # Failed logins counted in a sliding window (docs/security.md "Login limits"): one login from one
+    # address, one address over all logins, one login over all addresses; bcrypt checks run at most
+    # login_concurrency at once, and more than login_max_waiting queued logins are answered "busy".
+    login_window_minutes: float = Field(15.0, gt=0)
+    login_max_failures: int = Field(5, ge=1)
+    login_address_max_failures: int = Field(20, ge=1)
+    login_account_max_failures: int = Field(20, ge=1)
+    login_concurrency: int = Field(2, ge=1, le=32)
+    login_max_waiting: int = Field(32, ge=1)
     # Behind a TLS proxy (docs/security.md "Pages and headers"): Secure cookies always, or trust the proxy's
     # X-Forwarded-Proto to know the browser is on TLS (then also HSTS). `origins` are the console's public
     # origins (scheme://host[:port]) that POSTs and WebSockets must come from; empty = the bound address

@@ -21,6 +21,7 @@ from typing import Any
 from aiohttp import web
 from sqlalchemy import select
 
+from agent_console.access import PLAY, SEEK, VIEW_TRANSCRIPT, log_read
 from agent_console.auth import Principal, json_error, principal_of, require
 from agent_console.i18n import CATEGORIES
 from agent_console.qa.export import neutralise_csv
@@ -32,8 +33,8 @@ from agent_console.qa.pages import (detail_page, list_page, message_html, messag
 from agent_console.roles import REVIEW_ROLES, SCORED_ROLES
 from agent_console.views import catalog
 from ivr import keys
-from ivr.db.models import Agent, Queue, Role
-from recordings.privacy import AccessDenied, Viewer, may_review
+from ivr.db.models import Agent, Call, Queue, Recording, Role
+from recordings.privacy import AccessDenied, Viewer, may_open_call, may_review
 from recordings.qa.service import CallDetail, QaService, ReviewError, ScoreFilter
 from recordings.qa.trends import team_trends
 
@@ -177,10 +178,12 @@ async def qa_call_page(request: web.Request) -> web.Response:
     svc = _service(request, page=True)
     c = _catalog(request)
     try:
-        d = await svc.call_detail(_viewer(p), call_id)
-    except AccessDenied:
+        d = await svc.call_detail(_viewer(p), call_id)  # logs the allowed view itself
+    except AccessDenied as exc:
+        await log_read(request.app[keys.DB], p, VIEW_TRANSCRIPT, call_id=call_id, refused=str(exc))
         return _page_error(request, 403, c.t("qa.forbidden"))
     except LookupError:
+        await log_read(request.app[keys.DB], p, VIEW_TRANSCRIPT, refused=f"no call {call_id}")
         return _page_error(request, 404, c.t("qa.not_found"))
     return detail_page(request, c, detail_json(d, dict(await _queues(request))), may_review=may_review(p.role))
 
@@ -207,31 +210,82 @@ async def qa_export(request: web.Request) -> web.StreamResponse:
 # --- audio -------------------------------------------------------------------------------------------------
 
 
-def _range_start(request: web.Request) -> int | None:
+AUDIO_CHUNK = 256 * 1024
+
+
+def _byte_span(request: web.Request, size: int) -> tuple[int, int, bool] | None:
+    """(start, end, partial) of what a request asks for from a file of `size` bytes; None when it cannot be
+    served (a malformed or unsatisfiable Range: 416)."""
     try:
-        return request.http_range.start
+        rng = request.http_range
     except ValueError:
-        return None  # a malformed Range header: FileResponse answers it; log it as a listen
+        return None
+    if rng.start is None and rng.stop is None:
+        return 0, size, False
+    start = rng.start or 0
+    if start < 0:  # bytes=-N: the last N bytes
+        start, end = max(0, size + start), size
+    else:
+        end = min(rng.stop if rng.stop is not None else size, size)
+    return (start, end, True) if start < size else None
+
+
+def _read_chunk(path: Path, offset: int, count: int) -> bytes:
+    with path.open("rb") as f:
+        f.seek(offset)
+        return f.read(count)
 
 
 @require()
 async def qa_audio(request: web.Request) -> web.StreamResponse:
-    """The recording for the <audio> element. Each request is checked and logged: a listen from the start as
-    "play", the byte ranges the player fetches when the listener jumps as "seek"."""
+    """The recording for the <audio> element. Each request is checked and logged before a byte is sent: a
+    listen from the start as "play", the byte ranges the player fetches when the listener jumps as "seek",
+    refusals with their reason. A HEAD request and a range that cannot be served send no audio: no row."""
     p, rec_id = principal_of(request), _id(request, "recording_id")
-    start = _range_start(request)
-    action = "play" if not start else "seek"
+    _service(request, page=False)
+    db, viewer = request.app[keys.DB], _viewer(p)
+    async with db.session() as s:
+        rec = await s.get(Recording, rec_id)
+        call = await s.get(Call, rec.call_id) if rec is not None else None
+    if rec is None:
+        await log_read(db, p, PLAY, refused=f"no recording {rec_id}")
+        return json_error(404, "没有这个录音")
+    if not may_open_call(viewer, call.agent_pk if call is not None else None):
+        await log_read(db, p, PLAY, call_id=rec.call_id, recording_id=rec.id, refused="not the agent's own call")
+        return json_error(403, "坐席只能收听自己的通话录音")
+    if rec.purged_at is not None:
+        await log_read(db, p, PLAY, call_id=rec.call_id, recording_id=rec.id, refused="purged")
+        return json_error(404, f"录音已于 {rec.purged_at:%Y-%m-%d} 按保存期限删除")
+    path = Path(rec.path)
     try:
-        path = await _service(request, page=False).open_recording(_viewer(p), rec_id, action=action)
-    except AccessDenied as exc:
-        return json_error(403, str(exc))
-    except LookupError as exc:
-        return json_error(404, str(exc) if "删除" in str(exc) else "没有这个录音")
-    if not await asyncio.to_thread(Path(path).is_file):
+        size = (await asyncio.to_thread(path.stat)).st_size
+    except OSError:
         log.error("qa: recording %s is registered but its file %s is missing", rec_id, path)
+        await log_read(db, p, PLAY, call_id=rec.call_id, recording_id=rec.id, refused="file missing")
         return json_error(404, "录音文件缺失，请联系管理员")
-    return web.FileResponse(path, headers={"Content-Type": "audio/wav", "Cache-Control": "private, no-store",
-                                           "X-Content-Type-Options": "nosniff"})
+    span = _byte_span(request, size)
+    if span is None:
+        return web.Response(status=416, headers={"Content-Range": f"bytes */{size}"})
+    start, end, partial = span
+    if request.method == "GET":
+        await log_read(db, p, SEEK if start else PLAY, call_id=rec.call_id, recording_id=rec.id)
+    response = web.StreamResponse(status=206 if partial else 200, headers={
+        "Content-Type": "audio/wav", "Cache-Control": "private, no-store", "X-Content-Type-Options": "nosniff",
+        "Accept-Ranges": "bytes"})
+    if partial:
+        response.headers["Content-Range"] = f"bytes {start}-{end - 1}/{size}"
+    response.content_length = end - start
+    await response.prepare(request)
+    if request.method != "HEAD":
+        offset = start
+        while offset < end:
+            chunk = await asyncio.to_thread(_read_chunk, path, offset, min(AUDIO_CHUNK, end - offset))
+            if not chunk:
+                break  # the file shrank under us; the client sees a short body
+            await response.write(chunk)
+            offset += len(chunk)
+    await response.write_eof()
+    return response
 
 
 # --- JSON --------------------------------------------------------------------------------------------------
@@ -241,10 +295,13 @@ async def qa_audio(request: web.Request) -> web.StreamResponse:
 async def api_call(request: web.Request) -> web.Response:
     p, call_id = principal_of(request), _id(request, "call_id")
     try:
+        # Masked for roles without the right to see personal numbers; logs the allowed view itself.
         d = await _service(request, page=False).call_detail(_viewer(p), call_id)
     except AccessDenied as exc:
+        await log_read(request.app[keys.DB], p, VIEW_TRANSCRIPT, call_id=call_id, refused=str(exc))
         return json_error(403, str(exc))
     except LookupError:
+        await log_read(request.app[keys.DB], p, VIEW_TRANSCRIPT, refused=f"no call {call_id}")
         return json_error(404, "没有这个通话")
     return web.json_response(detail_json(d, dict(await _queues(request))))
 

@@ -48,7 +48,18 @@
   class Live {
     constructor(view, handlers) {
       this.view = view; this.handlers = handlers; this.seq = null; this.delay = 500; this.ws = null;
-      this.stopped = false;
+      this.stopped = false; this.lastActivity = 0;
+      // The session's idle timeout counts what the user does on the page, reported over the socket (at most
+      // every 30 s); a socket that merely stays open does not keep the session alive.
+      for (const kind of ["pointerdown", "pointermove", "keydown", "wheel", "touchstart"]) {
+        document.addEventListener(kind, () => this.activity(), { capture: true, passive: true });
+      }
+    }
+    activity() {
+      const now = Date.now();
+      if (now - this.lastActivity < 30000 || !this.ws || this.ws.readyState !== WebSocket.OPEN) return;
+      this.lastActivity = now;
+      this.ws.send(JSON.stringify({ type: "activity" }));
     }
     connect() {
       const url = new URL("/ws", location.href);

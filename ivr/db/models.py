@@ -233,6 +233,21 @@ class Agent(Base):
     wrap_up_seconds: Mapped[int] = mapped_column(Integer, default=15)
 
 
+class ConsoleSession(Base):
+    """One console login. The signed cookie names the row; the row decides whether it still counts, so a
+    logout, a disabled account, a changed role or password ends it for every process and across restarts."""
+
+    __tablename__ = "console_sessions"
+    sid: Mapped[str] = mapped_column(String(43), primary_key=True)
+    agent_pk: Mapped[int] = mapped_column(ForeignKey("agents.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[dt.datetime] = mapped_column(index=True)  # the absolute lifetime
+    last_seen_at: Mapped[dt.datetime] = mapped_column(default=utcnow)  # written at most once a minute
+    address: Mapped[str] = mapped_column(String(64), default="")
+    revoked_at: Mapped[dt.datetime | None]
+    revoked_reason: Mapped[str] = mapped_column(String(32), default="")  # logout / disabled / role / password
+
+
 class AgentStateChange(Base):
     __tablename__ = "agent_state_changes"
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -359,6 +374,9 @@ class RecordingAccess(Base):
     agent_pk: Mapped[int | None] = mapped_column(ForeignKey("agents.id", ondelete="SET NULL"))
     action: Mapped[str] = mapped_column(String(32), default="view")
     at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    # Refused reads are logged too (who tried what, and why it was refused).
+    allowed: Mapped[bool] = mapped_column(Boolean, default=True)
+    refused_reason: Mapped[str] = mapped_column(String(200), default="")
 
 
 class TranscriptionJob(Base):

@@ -78,7 +78,7 @@ async def test_login_cookie_lockout_and_logout(console: Callable[..., Any]) -> N
         for _ in range(5):
             await other.post("/login", data={"agent_id": "1002", "password": "nope-nope"})
         r = await other.post("/login", data={"agent_id": "1002", "password": "hotline123"}, allow_redirects=False)
-        assert r.status == 200 and "一分钟后再试" in await r.text()
+        assert r.status == 429 and "分钟后再试" in await r.text()
 
 
 async def test_roles_and_csrf(console: Callable[..., Any]) -> None:
@@ -147,9 +147,7 @@ async def test_call_access_and_masking_by_role(console: Callable[..., Any]) -> N
         other = await a2.get(f"/api/calls/{call_id}")
         assert other.status == 404 and "无权" in (await other.json())["error"]
         assert (await a2.get("/api/calls/999999")).status == 404  # same answer: no probing which calls exist
-        q = (await (await qa.get(f"/api/calls/{call_id}")).json())["call"]
-        assert q["caller_number"] == "138****8000" and q["customer"]["phones"] == ["138****8000"]
-        assert q["customer"]["id_number"] == "110***********1234"
+        assert (await qa.get(f"/api/calls/{call_id}")).status == 403  # QA: the QA pages, masked
         full = (await (await boss.get(f"/api/calls/{call_id}")).json())["call"]
         assert full["caller_number"] == "13800138000" and full["customer"]["id_number"] == "110101194501011234"
         # Call control belongs to the agent on the call.
