@@ -1,7 +1,7 @@
 """The agent console: login, the agent page (state, screen pop, 3-ring countdown, scripts, wrap-up), the
 supervisor wallboard, and the WebSocket that keeps them live.
 
-    setup_console(app)   # after the ACD's cleanup_ctx (ivr.acd.app.acd_ctx), which publishes keys.ACD
+    setup_console(app)   # after the ACD's cleanup_ctx (ivr.app.acd_ctx), which publishes ACD
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from typing import AsyncIterator
 from aiohttp import web
 
 from agent_console import views
+from agent_console.errors import errors_middleware
 from agent_console.auth import (ACTIVITY, LOADER, LOGIN_LIMITER, PASSWORD_CHECK, PASSWORDS, SESSIONS, LoginLimiter,
                                 LoginPolicy, PasswordChecker, Sessions, password_matches)
 from agent_console.headers import setup_headers
@@ -25,6 +26,7 @@ from agent_console.render import setup_templates
 from agent_console.service import ConsoleService
 from agent_console.sessions import SESSION_CLOCK, SESSION_STORE, SessionStore
 from ivr import keys
+from ivr.acd.service import ACD
 from ivr.db import Database
 from ivr.periodic import in_background, repeat
 from ivr.settings import Settings
@@ -59,7 +61,7 @@ async def console_ctx(app: web.Application) -> AsyncIterator[None]:
     phrases = await asyncio.to_thread(forbidden_phrases, settings)
     db = app[keys.DB]
     reads = Database(db.url)  # its own connections: see ConsoleService.reads
-    service = ConsoleService(db, settings, hub, app[keys.ACD], phrases, reads=reads)
+    service = ConsoleService(db, settings, hub, app[ACD], phrases, reads=reads)
     await service.start()
     app[CONSOLE] = service
     try:
@@ -75,6 +77,7 @@ async def console_ctx(app: web.Application) -> AsyncIterator[None]:
 
 def setup_console(app: web.Application) -> None:
     app[LOADER] = views.load_principal
+    app.middlewares.append(errors_middleware)  # service errors and bad input -> 4xx with zh/en text
     setup_templates(app)  # one Jinja2 environment for every page, at render.TEMPLATES
     setup_headers(app)  # security headers on every response
     r = app.router

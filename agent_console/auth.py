@@ -304,8 +304,9 @@ class Sessions:
         return f"{body}.{self._sign(body.encode('ascii'))}", p
 
     def read(self, token: str | None) -> tuple[int, str, float] | None:
-        """(agent pk, session id, expiry) of a valid, unexpired, not revoked token; None otherwise."""
-        if not token or token.count(".") != 1:
+        """(agent pk, session id, expiry) of a token signed here and not expired; None otherwise."""
+        # Cookies are attacker-chosen text: compare_digest refuses non-ASCII str (TypeError), so refuse first.
+        if not token or not token.isascii() or token.count(".") != 1:
             return None
         body, sig = token.split(".")
         if not hmac.compare_digest(sig, self._sign(body.encode("ascii", "replace"))):

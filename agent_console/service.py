@@ -200,7 +200,8 @@ class ConsoleService:
             await asyncio.sleep(STATS_EVERY)
 
     async def stats(self) -> dict[str, Any]:
-        return await daily_stats(self.reads, now=utcnow(), limit_seconds=self.settings.ring.limit_seconds)
+        return await daily_stats(self.reads, now=utcnow(), zone=self.settings.hotline.zone,
+                                 limit_seconds=self.settings.ring.limit_seconds)
 
     # --- views and snapshots ---------------------------------------------------------------------------
 

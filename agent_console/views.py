@@ -3,7 +3,6 @@ pages call (state changes, hold/transfer/hang-up, wrap-up). Every handler states
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 from typing import Any
@@ -31,27 +30,25 @@ from agent_console.auth import (
 )
 from agent_console.exceptions import LoginBusy, LoginLocked
 from agent_console.hub import WALL, agent_audience
-from agent_console.i18n import Catalog
+from agent_console.i18n import LANG_COOKIE, Catalog, request_catalog
+from agent_console.inputs import ascii_int
 from agent_console.pages import agent_page, login_page, wallboard_page
 from agent_console.roles import PHONE_ROLES, WALL_ROLES
 from agent_console.sessions import SESSION_STORE
-from agent_console.wrapup import WrapUpError, submit_wrap_up
+from agent_console.wrapup import submit_wrap_up
 from ivr import keys
-from ivr.acd.roster import AgentStateError
-from ivr.acd.service import CallControlError
+from ivr.acd.exceptions import AgentStateError
+from ivr.acd.service import ACD
 from ivr.db.models import Agent, Call, Offer, Role
+from ivr.errors import InvalidInput
+from ivr.workorders import ORDERS
 from recordings.privacy import mask_text, sees_pii
 
 log = logging.getLogger(__name__)
 # Who may read a call's screen pop (name, address, accounts, special-care note): the agents it was offered
 # to, supervisors and admins. QA works on the QA pages, which show what scoring needs, masked.
 POP_ROLES = (Role.AGENT, Role.SUPERVISOR, Role.ADMIN)
-LANG_COOKIE = "hotline_lang"
-
-
-def catalog(request: web.Request) -> Catalog:
-    lang = request.cookies.get(LANG_COOKIE) or request.app[keys.SETTINGS].hotline.language
-    return Catalog(lang if lang in ("zh", "en") else "zh")  # type: ignore[arg-type]
+catalog = request_catalog
 
 
 def _safe_next(url: str) -> str:
@@ -138,7 +135,7 @@ async def login_submit(request: web.Request) -> web.Response:
 async def logout(request: web.Request) -> web.Response:
     principal = principal_of(request)
     await request.app[SESSION_STORE].end(principal)  # in the database, and its sockets close now
-    acd = request.app.get(keys.ACD)
+    acd = request.app.get(ACD)
     if acd is not None and principal.role in PHONE_ROLES:
         try:
             await acd.logout(principal.agent_pk)
@@ -199,7 +196,7 @@ async def websocket(request: web.Request) -> web.StreamResponse:
         await store.touch(p)  # a message the page sent (the hub answers pings itself: they are not activity)
     view = request.query.get("view", "agent")
     since_text = request.query.get("since", "")
-    since = int(since_text) if since_text.isdigit() else None
+    since = ascii_int(since_text)
     if view == "wall":
         if p.role not in WALL_ROLES:
             raise web.HTTPForbidden(text="wallboard: supervisors only")
@@ -217,70 +214,61 @@ async def websocket(request: web.Request) -> web.StreamResponse:
 async def _json(request: web.Request) -> dict[str, Any]:
     try:
         data = await request.json()
-    except (ValueError, UnicodeDecodeError):
-        raise web.HTTPBadRequest(text=json.dumps({"error": "请求格式错误"}), content_type="application/json")
+    except (ValueError, UnicodeDecodeError, RecursionError):  # JSONDecodeError is a ValueError
+        raise InvalidInput("the body is not JSON") from None
     if not isinstance(data, dict):
-        raise web.HTTPBadRequest(text=json.dumps({"error": "请求格式错误"}), content_type="application/json")
+        raise InvalidInput("the body must be a JSON object")
     return data
 
 
 @require(*PHONE_ROLES, csrf=True)
 async def agent_state(request: web.Request) -> web.Response:
     p, data = principal_of(request), await _json(request)
-    acd = request.app[keys.ACD]
+    acd = request.app[ACD]
     action = data.get("action")
-    try:
-        if action == "login":
-            await acd.login(p.agent_pk)
-        elif action == "ready":
-            await acd.set_ready(p.agent_pk)
-        elif action == "not_ready":
-            await acd.set_not_ready(p.agent_pk, str(data.get("reason", "")))
-        elif action == "logout":
-            await acd.logout(p.agent_pk)
-        else:
-            return json_error(400, f"未知操作：{action}")
-    except AgentStateError as exc:
-        return json_error(409, str(exc))
+    if action == "login":
+        await acd.login(p.agent_pk)
+    elif action == "ready":
+        await acd.set_ready(p.agent_pk)
+    elif action == "not_ready":
+        await acd.set_not_ready(p.agent_pk, str(data.get("reason", "")))
+    elif action == "logout":
+        await acd.logout(p.agent_pk)
+    else:
+        raise InvalidInput(f"unknown action {str(action)[:40]!r}", field="action")
     slot = acd.roster.get(p.agent_pk)
     return web.json_response({"ok": True, "state": slot.state.value if slot else None})
 
 
 def _call_id(request: web.Request) -> int:
-    text = request.match_info["call_id"]
-    if not text.isdigit():
+    found = ascii_int(request.match_info["call_id"])
+    if found is None:
         raise web.HTTPNotFound()
-    return int(text)
+    return found
 
 
 @require(*PHONE_ROLES, csrf=True)
 async def call_control(request: web.Request) -> web.Response:
     p, call_id, action = principal_of(request), _call_id(request), request.match_info["action"]
     data = await _json(request) if request.can_read_body else {}
-    acd = request.app[keys.ACD]
-    try:
-        if action == "hold":
-            await acd.hold(call_id, p.agent_pk, True)
-        elif action == "unhold":
-            await acd.hold(call_id, p.agent_pk, False)
-        elif action == "hangup":
-            await acd.hangup(call_id, p.agent_pk)
-        elif action == "transfer":
-            await acd.transfer(call_id, p.agent_pk, str(data.get("queue", "")))
-        else:
-            raise web.HTTPNotFound()
-    except CallControlError as exc:
-        return json_error(409, str(exc))
+    acd = request.app[ACD]
+    if action == "hold":
+        await acd.hold(call_id, p.agent_pk, True)
+    elif action == "unhold":
+        await acd.hold(call_id, p.agent_pk, False)
+    elif action == "hangup":
+        await acd.hangup(call_id, p.agent_pk)
+    elif action == "transfer":
+        await acd.transfer(call_id, p.agent_pk, str(data.get("queue", "")))
+    else:
+        raise web.HTTPNotFound()
     return web.json_response({"ok": True})
 
 
 @require(*PHONE_ROLES, csrf=True)
 async def wrap_up(request: web.Request) -> web.Response:
     p, call_id, data = principal_of(request), _call_id(request), await _json(request)
-    try:
-        result = await submit_wrap_up(request.app[keys.DB], request.app[keys.ACD], p, call_id, data)
-    except WrapUpError as exc:
-        return json_error(exc.status, str(exc))
+    result = await submit_wrap_up(request.app[keys.DB], request.app[ACD], request.app[ORDERS], p, call_id, data)
     return web.json_response({"ok": True, **result})
 
 

@@ -91,7 +91,7 @@ class Bench:
         self.entered: dict[str, float] = {}
         self.beeped: set[str] = set()
         self.received: dict[str, float] = {}
-        self.engine = AriEngine(instance.settings, Timeline(db), self.notifier,
+        self.engine = AriEngine.standalone(instance.settings, Timeline(db), self.notifier,
                                 recording_dir=instance.recordings_dir_host,
                                 recordings=RecordingStore(db, archive) if record else None, handler=self.handler)
         self.engine.router.add_sink(self._sink)

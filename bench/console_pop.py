@@ -46,16 +46,13 @@ from agent_console.auth import COOKIE  # noqa: E402
 from agent_console.keys import CONSOLE  # noqa: E402
 from agent_console.sessions import SESSION_STORE  # noqa: E402
 from bench.benchmarks_md import write_section  # noqa: E402
-from ivr import keys  # noqa: E402
-from ivr.workorders import ORDERS, WorkOrderService  # noqa: E402
-from ivr.app import acd_ctx  # noqa: E402
+from tests.builders import telephony_app  # noqa: E402
 from ivr.acd.ports import AcdEvent, CallOffered  # noqa: E402
 from ivr.asterisk.config import AgentPhone  # noqa: E402
 from ivr.asterisk.instance import AsteriskInstance  # noqa: E402
 from ivr.asterisk.ports import PortAllocator  # noqa: E402
 from ivr.asterisk.sandbox import resolve_runtime  # noqa: E402
 from ivr.asterisk.sipp import SippProcess, start_sipp, uac_scenario  # noqa: E402
-from ivr.app import ASTERISK_PATH, ASTERISK_RECORDINGS_DIR, CALL_HANDLER, ari_ctx  # noqa: E402
 from ivr.calls.handler import CallContext  # noqa: E402
 from ivr.channel import Channel, ChannelError  # noqa: E402
 from ivr.db import Database  # noqa: E402
@@ -184,8 +181,7 @@ async def hotline(instance: AsteriskInstance, db: Database, ports: PortAllocator
         s.add_all(agents)
     settings = instance.settings.model_copy(update={"database": instance.settings.database.model_copy(
         update={"url": db.url})})
-    app = web.Application()
-    h = Hotline(app, "", agents)
+    h = Hotline(web.Application(), "", agents)
 
     async def handler(channel: Channel, ctx: CallContext) -> None:
         try:
@@ -197,14 +193,8 @@ async def hotline(instance: AsteriskInstance, db: Database, ports: PortAllocator
         except ChannelError:
             pass
 
-    app[keys.SETTINGS] = settings
-    app[keys.DB] = db
-    app[ORDERS] = WorkOrderService(db, settings.hotline.zone)
-    app[CALL_HANDLER] = handler
-    app[ASTERISK_RECORDINGS_DIR] = instance.recordings_dir_host
-    app[ASTERISK_PATH] = instance.asterisk_path
-    app.cleanup_ctx.append(ari_ctx)
-    app.cleanup_ctx.append(acd_ctx)
+    app = h.app = telephony_app(settings, db, handler=handler, recordings_dir=instance.recordings_dir_host,
+                                asterisk_path=instance.asterisk_path)
     setup_console(app)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()

@@ -1,24 +1,63 @@
 """build_app(settings): the one place where the service is assembled.
 
-Every long-lived resource (database, ARI session, FastAGI server, ACD, workers) is a cleanup_ctx entry, so
-start-up order is explicit and shutdown happens in reverse even when start-up fails half-way.
+Two cleanup contexts hold every long-lived resource, so start-up order is written once and shutdown runs in
+reverse even when start-up fails half-way: `database_ctx` (the database, the work-order service) and
+`telephony_ctx` (the call side, built by constructor arguments in dependency order; see its docstring).
+Then retention and the console. A console-only instance passes its own dialer instead of the telephony.
+The keys below are the seams tests and benchmarks use to run the same graph against their own Asterisk.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import datetime as dt
 import logging
 import signal
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from typing import AsyncIterator, Callable
 
 from aiohttp import web
 
 from ivr import keys
+from ivr.acd.ari_dialer import AriDialer
+from ivr.acd.ports import AgentDialer
+from ivr.acd.service import ACD, Acd
+from ivr.agi.channel import DEFAULT_RECORDING_DIR
+from ivr.ari.client import AriClient
+from ivr.ari.media import PathMapper
+from ivr.ari.router import EventRouter
+from ivr.ari.spec import ApiSpec
+from ivr.calls.agi.flow import EngineRunner
+from ivr.calls.agi.server import AGI_SERVER, AgiServer
+from ivr.calls.ari_engine import ARI, AriEngine, default_asterisk_paths
+from ivr.calls.handler import CallHandler
+from ivr.calls.notifier import NOTIFIER, CallNotifier
+from ivr.calls.services import CALLS
+from ivr.calls.timeline import Timeline
 from ivr.db import Database, DatabaseUnavailable
+from ivr.engine.runner import FlowEngine
+from ivr.engine.service import FLOWS, FlowService, QueueTaker, load_flows
+from ivr.periodic import in_background, repeat
 from ivr.settings import Settings
+from ivr.speech import SPEECH, Recognizer, SpeechError
+from ivr.workorders import ORDERS, WorkOrderService
+from ivr.workorders.intake import SWEEP_EVERY, FallbackSweeper
+from recordings.store import RecordingStore
 
 log = logging.getLogger("hotline.app")
+
+# An inbound-call handler instead of the flows (tests and benchmarks that drive the ACD themselves).
+CALL_HANDLER: web.AppKey[CallHandler] = web.AppKey("call_handler")
+# Where Asterisk writes ARI recordings, as seen from this host, and how our paths look to Asterisk.
+ASTERISK_RECORDINGS_DIR: web.AppKey[Path] = web.AppKey("asterisk_recordings_dir", Path)
+ASTERISK_PATH: web.AppKey[PathMapper] = web.AppKey("asterisk_path")
+ARI_DOCS_DIR: web.AppKey[Path] = web.AppKey("ari_docs_dir", Path)
+# A dialer from outside (a console-only instance, tests): the ACD rings through it and no ARI is needed.
+ACD_DIALER: web.AppKey[AgentDialer] = web.AppKey("acd_dialer")
+HANGUP_KINDS = frozenset({"hangup", "call_ended"})
+FINALIZE_EVERY = 15.0  # seconds between passes completing the recordings of ended AGI calls
+FINALIZE_AFTER = 10.0  # a call ended this long ago: Asterisk has closed its MixMonitor files
 
 
 async def database_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -35,32 +74,11 @@ async def database_ctx(app: web.Application) -> AsyncIterator[None]:
             await asyncio.sleep(delay)
             delay = min(delay * 2, 10.0)
     app[keys.DB] = db
+    app[ORDERS] = WorkOrderService(db, settings.hotline.zone)
     try:
         yield
     finally:
         await db.dispose()
-
-
-def _asterisk_recording_dir(settings: Settings) -> tuple[str, Callable[[str], Path]] | None:
-    """Where MixMonitor (AGI calls) writes, as Asterisk sees it, and the map from Asterisk's paths to this
-    host's. Blocking; None when no Asterisk is set up."""
-    from ivr.asterisk.service import instance_for
-
-    try:
-        instance = instance_for(settings)
-        return str(instance.asterisk_path(instance.recordings_dir_host)), instance.host_path
-    except Exception as exc:  # noqa: BLE001 - the AGI server still serves lookups and flows without recording
-        log.warning("AGI calls are not recorded (no Asterisk set up here): %s", exc)
-        return None
-
-
-async def _agi_ctx(app: web.Application) -> AsyncIterator[None]:
-    from ivr.agi.ctx import agi_server_ctx
-
-    found = await asyncio.to_thread(_asterisk_recording_dir, app[keys.SETTINGS])
-    ctx = agi_server_ctx(recording_dir=found[0], host_path=found[1]) if found else agi_server_ctx()
-    async for _ in ctx(app):
-        yield
 
 
 async def health(request: web.Request) -> web.Response:
@@ -71,45 +89,187 @@ async def health(request: web.Request) -> web.Response:
         status["database"] = "ok"
     except DatabaseUnavailable as exc:
         status["database"] = str(exc)
-    engine = app.get(keys.ARI)
+    engine = app.get(ARI)
     if engine is None:
         status["asterisk"] = "not configured"
     else:
         status["asterisk"] = "connected" if engine.session.connected.is_set() else "reconnecting"
-    status["agi"] = "listening" if app.get(keys.AGI_SERVER) is not None else "off"
+    status["agi"] = "listening" if app.get(AGI_SERVER) is not None else "off"
     return web.json_response(status)
 
 
-def build_app(settings: Settings, *, telephony: bool = True) -> web.Application:
-    """Assemble the service. telephony=False builds the web side only; then put a dialer at
-    ivr.acd.app.ACD_DIALER before start-up (console tests without Asterisk)."""
+def build_app(settings: Settings, *, dialer: AgentDialer | None = None) -> web.Application:
+    """Assemble the service. A `dialer` from outside replaces the telephony: no ARI engine, flows or AGI
+    server start, and the ACD rings agents through that dialer (a console-only instance; the console tests)."""
     from agent_console import setup_console
-    from ivr.acd.app import acd_ctx
+    from recordings.retention import retention_ctx
 
     app = web.Application()
     app[keys.SETTINGS] = settings
     app.cleanup_ctx.append(database_ctx)
-    if telephony:
-        from ivr.calls.app import ari_ctx
-        from ivr.engine.app import flows_ctx
-
-        # Order matters: flows register the call handlers ari_ctx reads; the ACD needs the ARI engine for its
-        # dialer; the AGI server and the console need the ACD and the flows.
-        app.cleanup_ctx.append(flows_ctx)
-        app.cleanup_ctx.append(ari_ctx)
-        app.cleanup_ctx.append(acd_ctx)
-        app.cleanup_ctx.append(_agi_ctx)
-        from ivr.calls.fallback_messages import fallback_sweeper_ctx
-
-        app.cleanup_ctx.append(fallback_sweeper_ctx)  # messages left while we were down -> callback orders
+    if dialer is None:
+        app.cleanup_ctx.append(telephony_ctx)
     else:
+        app[ACD_DIALER] = dialer
         app.cleanup_ctx.append(acd_ctx)
-    from recordings.retention import retention_ctx
-
     app.cleanup_ctx.append(retention_ctx)  # recordings and transcripts past [recordings] retention_days
     setup_console(app)
     app.router.add_get("/healthz", health)
     return app
+
+
+def _sounds_dir(settings: Settings) -> Path | None:
+    """Where Asterisk finds sound:hotline/... on this host (outage notices are rendered there). Blocking."""
+    try:
+        from ivr.asterisk.instance import AsteriskInstance
+        from ivr.asterisk.sandbox import resolve_runtime
+
+        return AsteriskInstance(resolve_runtime(settings, build=False), settings).sounds_dir_host
+    except Exception as exc:  # noqa: BLE001 - notices are then read out as dates from the built-in words
+        log.warning("no Asterisk sounds dir (%s): outage notices are read as dates only", exc)
+        return None
+
+
+async def load_recognizer(settings: Settings) -> Recognizer | None:
+    """The Vosk model, loaded once in a worker thread; None (menus take keys only) when unset or unusable."""
+    recognizer = Recognizer.from_settings(settings)
+    if recognizer is None:
+        log.warning("speech: no [vosk] model_path set; menus take keys only")
+        return None
+    try:
+        await recognizer.load()
+    except SpeechError as exc:
+        log.error("speech disabled: %s", exc)
+        recognizer.close()
+        return None
+    return recognizer
+
+
+async def load_flow_service(settings: Settings, db: Database, orders: WorkOrderService, acd: QueueTaker | None,
+                            *, recognizer: Recognizer | None, sounds_dir: Path | None) -> FlowService | None:
+    """The flows in call_flows/, or None when the configured flow (hotline.flow) is not usable: then every
+    call takes the dialplan fallback instead of a broken IVR. A file with errors is logged with file:line."""
+    flows, problems = await asyncio.to_thread(load_flows)
+    for issue in problems:
+        log.error("flow file: %s", issue)
+    if settings.hotline.flow not in flows:
+        log.error("flow %r (hotline.flow) is not usable; inbound calls go to the dialplan fallback",
+                  settings.hotline.flow)
+        return None
+    engine = FlowEngine(db, orders=orders, recognizer=recognizer, sounds_dir=sounds_dir)
+    log.info("flows loaded: %s (inbound calls run %s)", ", ".join(sorted(flows)), settings.hotline.flow)
+    return FlowService(engine, flows, default_flow=settings.hotline.flow, acd=acd)
+
+
+def agi_recording_paths(settings: Settings) -> tuple[str, Callable[[str], Path]] | None:
+    """Where MixMonitor (AGI calls) writes, as Asterisk sees it, and the map from Asterisk's paths to this
+    host's. Blocking; None when no Asterisk is set up (AGI calls then run unrecorded)."""
+    from ivr.asterisk.service import instance_for
+
+    try:
+        instance = instance_for(settings)
+        return str(instance.asterisk_path(instance.recordings_dir_host)), instance.host_path
+    except Exception as exc:  # noqa: BLE001 - the AGI server still serves lookups and flows without recording
+        log.warning("AGI calls are not recorded (no Asterisk set up here): %s", exc)
+        return None
+
+
+def agi_server(settings: Settings, db: Database, flows: FlowService | None, store: RecordingStore,
+               recording: tuple[str, Callable[[str], Path]] | None) -> AgiServer:
+    """The FastAGI server over the same flows as ARI. EngineRunner, not the FlowService itself: the service
+    gives queue results to the ACD, which bridges through ARI; over AGI they go to app_queue."""
+    runner = EngineRunner(flows.engine, flows.flows) if flows is not None else None
+    recording_dir, host_path = recording if recording else (DEFAULT_RECORDING_DIR, None)
+    return AgiServer(settings.agi, zone=settings.hotline.zone, db=db, flow_runner=runner,
+                     recording_dir=recording_dir, recordings=store if host_path else None,
+                     host_path=host_path or Path)
+
+
+async def _follow_hangups(acd: Acd, notifier: CallNotifier) -> None:
+    """Caller hang-ups reach the ACD through the call notifier: a caller who hangs up leaves the line at once."""
+    subscription = notifier.subscribe(accept=lambda n: n.kind in HANGUP_KINDS)
+    try:
+        async for notice in subscription:
+            acd.caller_hung_up(notice.call_id)
+    finally:
+        subscription.close()
+
+
+async def telephony_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The call side, built here in the order things depend on each other, by constructor arguments:
+    notifier -> ARI transport -> dialer -> ACD(dialer) -> flows(ACD) -> call service(flows, dialer) -> AGI.
+    Started ACD first (a call resynced at connect may queue at once), stopped in reverse: the AGI server, the
+    ACD (bridged callers stay bridged), then the call service, which hands callers still in our IVR to the
+    dialplan fallback before the websocket closes."""
+    settings, db, orders = app[keys.SETTINGS], app[keys.DB], app[ORDERS]
+    a = settings.asterisk
+    notifier = CallNotifier(settings.console.ws_queue_size)
+    spec = await asyncio.to_thread(ApiSpec.load, app.get(ARI_DOCS_DIR))
+    client, router = AriClient(a.ari_url, a.ari_user, a.ari_password, spec=spec), EventRouter()
+    dialer = AriDialer(client, router, a.app)
+    acd = Acd(db, settings, dialer, orders)
+    recognizer = await load_recognizer(settings)
+    sounds = await asyncio.to_thread(_sounds_dir, settings)
+    flows = await load_flow_service(settings, db, orders, acd, recognizer=recognizer, sounds_dir=sounds)
+    recordings_dir, mapper = app.get(ASTERISK_RECORDINGS_DIR), app.get(ASTERISK_PATH)
+    if recordings_dir is None:
+        recordings_dir, default_mapper = await asyncio.to_thread(default_asterisk_paths, settings)
+        mapper = mapper or default_mapper
+    store = RecordingStore(db, Path(settings.recordings.dir))
+    handler = app.get(CALL_HANDLER) or (flows.handle_call if flows is not None else None)
+    engine = AriEngine(settings, client, router, Timeline(db), notifier, recording_dir=recordings_dir,
+                       recordings=store, asterisk_path=mapper, handler=handler,
+                       resume_handler=flows.resume_call if flows is not None else None,
+                       agent_handler=dialer.on_agent_leg)
+    agi = agi_server(settings, db, flows, store, await asyncio.to_thread(agi_recording_paths, settings))
+    sweeper = FallbackSweeper(db, Path(recordings_dir), orders, message_seconds=a.fallback_message_seconds)
+    app[NOTIFIER], app[CALLS], app[ARI], app[ACD], app[AGI_SERVER] = notifier, engine.service, engine, acd, agi
+    if flows is not None:
+        app[FLOWS] = flows
+    if recognizer is not None:
+        app[SPEECH] = recognizer
+
+    async def sweep() -> None:
+        report = await sweeper.sweep()
+        if report.orders:
+            log.info("fallback sweeper: %d callback work order(s): %s", len(report.orders), ", ".join(report.orders))
+
+    async def finish_agi_recordings() -> None:
+        # AGI never sees the end of a call's audio: once the row is closed (the hangup route) and Asterisk
+        # has let go of the MixMonitor files, archive, mix, hash, queue transcription.
+        cutoff = dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=FINALIZE_AFTER)
+        await store.finalize_pending(ended_before=cutoff)
+
+    async with contextlib.AsyncExitStack() as stack:
+        if recognizer is not None:
+            stack.callback(recognizer.close)
+        stack.push_async_callback(client.close)
+        await client.start()
+        stack.push_async_callback(engine.stop)  # registered early: a failed start still closes what it opened
+        await acd.start()
+        stack.push_async_callback(acd.stop)
+        await stack.enter_async_context(in_background(_follow_hangups(acd, notifier), "acd-hangups"))
+        await engine.start()
+        await agi.start()
+        stack.push_async_callback(agi.stop)
+        await stack.enter_async_context(in_background(
+            repeat(sweep, every=SWEEP_EVERY, what="fallback sweep", first_after=0.0), "fallback-sweeper"))
+        if agi.recordings is not None:
+            await stack.enter_async_context(in_background(
+                repeat(finish_agi_recordings, every=FINALIZE_EVERY, what="finishing AGI recordings"),
+                "agi-recordings"))
+        yield
+
+
+async def acd_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The ACD over a dialer from outside (build_app(dialer=...)): the console without telephony."""
+    acd = Acd(app[keys.DB], app[keys.SETTINGS], app[ACD_DIALER], app[ORDERS])
+    await acd.start()
+    app[ACD] = acd
+    try:
+        yield
+    finally:
+        await acd.stop()
 
 
 async def serve(settings: Settings) -> None:

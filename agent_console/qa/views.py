@@ -24,12 +24,20 @@ from sqlalchemy import select
 from agent_console.access import PLAY, SEEK, VIEW_TRANSCRIPT, log_read
 from agent_console.auth import Principal, json_error, principal_of, require
 from agent_console.i18n import CATEGORIES
+from agent_console.inputs import ascii_int
 from agent_console.qa.export import neutralise_csv
 from agent_console.qa.filters import Choices, china_today, day_start, parse_filter
 from agent_console.qa.i18n import QaCatalog
 from agent_console.qa.keys import QA_SERVICE
-from agent_console.qa.pages import (detail_page, list_page, message_html, message_page, mine_page, queue_page,
-                                    trends_page)
+from agent_console.qa.pages import (
+    detail_page,
+    list_page,
+    message_html,
+    message_page,
+    mine_page,
+    queue_page,
+    trends_page,
+)
 from agent_console.roles import REVIEW_ROLES, SCORED_ROLES
 from agent_console.views import catalog
 from ivr import keys
@@ -68,10 +76,10 @@ def _page_error(request: web.Request, status: int, text: str) -> web.Response:
 
 
 def _id(request: web.Request, name: str) -> int:
-    text = request.match_info[name]
-    if not text.isdigit() or len(text) > 12:
+    found = ascii_int(request.match_info[name])
+    if found is None:
         raise web.HTTPNotFound()
-    return int(text)
+    return found
 
 
 async def _queues(request: web.Request) -> list[tuple[str, str]]:

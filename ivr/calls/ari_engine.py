@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Any
 
 from aiohttp import web
+
 
 from ivr.ari.client import AriClient
 from ivr.ari.media import PathMapper
@@ -48,28 +50,42 @@ def default_asterisk_paths(settings: Settings) -> tuple[Path, PathMapper]:
 
 
 class AriEngine:
-    """Everything ari_ctx starts, in one object (the session, the service, their client)."""
+    """The ARI side of the call layer: the session and the call service over a REST client and an event
+    router that ivr/app.py builds first (the ACD's dialer shares them). `start` connects the session; the
+    client's lifetime is its owner's, except for an engine made by `standalone`."""
 
-    def __init__(self, settings: Settings, timeline: Timeline, notifier: CallNotifier, *,
-                 recording_dir: Path, recordings: RecordingSink | None, spec: ApiSpec | None = None,
+    def __init__(self, settings: Settings, client: AriClient, router: EventRouter, timeline: Timeline,
+                 notifier: CallNotifier, *, recording_dir: Path, recordings: RecordingSink | None,
                  asterisk_path: PathMapper | None = None, handler: CallHandler | None = None,
                  agent_handler: AgentLegHandler | None = None, resume_handler: CallHandler | None = None) -> None:
         a = settings.asterisk
-        self.client = AriClient(a.ari_url, a.ari_user, a.ari_password, spec=spec)
-        self.router = EventRouter()
-        self.service = CallService(ari=self.client, router=self.router, timeline=timeline, notifier=notifier,
+        self.client = client
+        self.router = router
+        self.service = CallService(ari=client, router=router, timeline=timeline, notifier=notifier,
                                    app=a.app, recording_dir=recording_dir, recordings=recordings,
                                    handler=handler, agent_handler=agent_handler, resume_handler=resume_handler,
                                    asterisk_path=asterisk_path)
-        self.router.add_sink(StasisEvents(self.service))
-        self.session = AriSession(self.client, a.app, router=self.router,
-                                  reconnect_max_seconds=a.reconnect_max_seconds, on_connected=self._resync)
+        router.add_sink(StasisEvents(self.service))
+        self.session = AriSession(client, a.app, router=router, reconnect_max_seconds=a.reconnect_max_seconds,
+                                  on_connected=self._resync)
+        self._owns_client = False
+
+    @classmethod
+    def standalone(cls, settings: Settings, timeline: Timeline, notifier: CallNotifier, *,
+                   spec: ApiSpec | None = None, **kwargs: Any) -> AriEngine:
+        """An engine with a client and router of its own, started and closed with it (tools, benchmarks)."""
+        a = settings.asterisk
+        engine = cls(settings, AriClient(a.ari_url, a.ari_user, a.ari_password, spec=spec), EventRouter(),
+                     timeline, notifier, **kwargs)
+        engine._owns_client = True
+        return engine
 
     async def _resync(self) -> None:
         await resync(self.service)
 
     async def start(self) -> None:
-        await self.client.start()
+        if self._owns_client:
+            await self.client.start()
         self.session.start()
 
     async def stop(self) -> None:
@@ -77,7 +93,8 @@ class AriEngine:
             await self.service.stop()
         finally:
             await self.session.stop()
-            await self.client.close()
+            if self._owns_client:
+                await self.client.close()
 
 
 ARI: web.AppKey[AriEngine] = web.AppKey("ari", AriEngine)

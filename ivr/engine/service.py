@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Protocol
 
 from aiohttp import web
 
@@ -21,7 +21,7 @@ from call_flows.issues import Issue
 from call_flows.loader import check_file
 from call_flows.schema import Flow
 from ivr.channel import Channel, ChannelError
-from ivr.engine.context import FlowFailed, FlowResult, Outcome
+from ivr.engine.context import FlowFailed, FlowResult, Outcome, QueueRequest
 from ivr.engine.runner import FlowEngine
 
 log = logging.getLogger(__name__)
@@ -45,15 +45,28 @@ def load_flows(directory: Path = FLOWS_DIR) -> tuple[dict[str, Flow], list[Issue
     return flows, problems
 
 
+class QueuedCall(Protocol):
+    """What the ACD says when a queued call leaves it: who hung up first (the survey follows an agent's)."""
+
+    @property
+    def first_hangup(self) -> str: ...
+
+
+class QueueTaker(Protocol):
+    """Where a flow's queue node hands the caller (on ARI: ivr.acd.service.Acd)."""
+
+    async def enqueue(self, call_id: int, channel: Channel, request: QueueRequest) -> QueuedCall: ...
+
+
 class FlowService:
     def __init__(self, engine: FlowEngine, flows: Mapping[str, Flow], *, default_flow: str,
-                 acd: Any = None) -> None:
+                 acd: QueueTaker | None = None) -> None:
         if default_flow not in flows:
             raise ValueError(f"default flow {default_flow!r} is not loaded (have: {', '.join(flows) or 'none'})")
         self.engine = engine
         self.flows = dict(flows)
         self.default_flow = default_flow
-        self.acd = acd  # ivr.acd.service.Acd (anything with async enqueue(call_id, channel, request))
+        self.acd = acd
 
     async def reload(self, directory: Path = FLOWS_DIR) -> list[Issue]:
         """Re-read the flow files after an operator changed them. A file that no longer checks clean keeps
@@ -99,7 +112,7 @@ class FlowService:
                 raise FlowFailed(f"flow {flow.name} queued the call to {result.queue.queue} but no ACD is running",
                                  path=result.path)
             handed = await self.acd.enqueue(result.queue.call_id, channel, result.queue)
-            if getattr(handed, "first_hangup", "") == "agent" and not channel.hung_up:
+            if handed.first_hangup == "agent" and not channel.hung_up:
                 await self.survey(flow, channel, result.queue.call_id)
         return result
 

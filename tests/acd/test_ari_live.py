@@ -14,16 +14,13 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 from sqlalchemy import select
 
-from ivr import keys
-from ivr.workorders import ORDERS, WorkOrderService
+from tests.builders import telephony_app
 from ivr.acd.service import ACD
 from ivr.calls.ari_engine import ARI
-from ivr.app import acd_ctx
 from ivr.acd.entry import QueueOutcome, QueueResult
 from ivr.acd.service import Acd
 from ivr.asterisk.instance import AsteriskInstance
 from ivr.asterisk.ports import PortAllocator
-from ivr.app import ASTERISK_PATH, ASTERISK_RECORDINGS_DIR, CALL_HANDLER, ari_ctx
 from ivr.calls.handler import CallContext
 from ivr.channel import Channel
 from ivr.db import Database
@@ -57,7 +54,6 @@ class Line:
 async def line(asterisk: AsteriskInstance, settings: Settings, db: Database) -> AsyncIterator[Line]:
     seeded = await seed(db)
     results: asyncio.Queue[tuple[int, QueueResult]] = asyncio.Queue()
-    app = web.Application()
 
     async def handler(channel: Channel, ctx: CallContext) -> None:
         await channel.answer()
@@ -65,14 +61,8 @@ async def line(asterisk: AsteriskInstance, settings: Settings, db: Database) -> 
         if not channel.hung_up:
             await channel.hangup()
 
-    app[keys.SETTINGS] = settings_for_asterisk(asterisk, settings)
-    app[keys.DB] = db
-    app[ORDERS] = WorkOrderService(db, settings.hotline.zone)
-    app[CALL_HANDLER] = handler
-    app[ASTERISK_RECORDINGS_DIR] = asterisk.recordings_dir_host
-    app[ASTERISK_PATH] = asterisk.asterisk_path
-    app.cleanup_ctx.append(ari_ctx)
-    app.cleanup_ctx.append(acd_ctx)
+    app = telephony_app(settings_for_asterisk(asterisk, settings), db, handler=handler,
+                        recordings_dir=asterisk.recordings_dir_host, asterisk_path=asterisk.asterisk_path)
     server = TestServer(app, host="127.0.0.1")
     await server.start_server()
     try:

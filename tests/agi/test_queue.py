@@ -4,17 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import textwrap
+from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp import web
 
 from call_flows.loader import parse_flow
-from ivr import keys
-from ivr.calls.agi.server import AGI_SERVER
-from ivr.engine.service import FLOWS
 from ivr.callers import Priority
-from ivr.app import agi_server_ctx
 from ivr.calls.agi.flow import EngineRunner, FlowContext, FlowTable
 from ivr.calls.agi.queue import QUEUE_CONTEXT, queue_request_of, queue_variables
 from ivr.calls.agi.server import AgiServer
@@ -171,8 +167,9 @@ def tiny_service(db: Database, acd: RefusingAcd) -> FlowService:
 async def test_engine_flow_over_agi_is_queued_in_app_queue_not_the_acd(
         db: Database, make_server: ServerFactory, fakes: list[FakeAsterisk]) -> None:
     acd = RefusingAcd()
-    runner = EngineRunner.wrapping(tiny_service(db, acd))
-    assert runner is not None and runner.knows("agiq") and not runner.knows("gas")
+    service = tiny_service(db, acd)
+    runner = EngineRunner(service.engine, service.flows)
+    assert runner.knows("agiq") and not runner.knows("gas")
     server = await make_server(db=db, flow_runner=runner)
     fake = await FakeAsterisk.start(server.port, "flow/agiq", {"agi_uniqueid": "950.3"})
     fakes.append(fake)
@@ -189,22 +186,18 @@ async def test_engine_flow_over_agi_is_queued_in_app_queue_not_the_acd(
     assert kinds.index("ivr.queue") < kinds.index("agi_queue")
 
 
-def test_engine_runner_wraps_only_an_engine_service() -> None:
-    assert EngineRunner.wrapping(FlowTable({})) is None
-    assert EngineRunner.wrapping(object()) is None
+async def test_the_agi_server_runs_the_engine_service_through_the_engine_runner(db: Database, tmp_path: Path
+                                                                              ) -> None:
+    """ivr.app builds the AGI server over the same flows as ARI, but through EngineRunner: its queue results
+    go to app_queue, never to the ACD (which bridges through ARI)."""
+    from ivr.app import agi_server
+    from recordings.store import RecordingStore
 
-
-async def test_cleanup_ctx_runs_the_engine_service_through_the_engine_runner(db: Database) -> None:
-    port = free_port()
-    app = web.Application()
-    app[keys.SETTINGS] = Settings().model_copy(update={"agi": AgiSettings(host="127.0.0.1", port=port)})
     service = tiny_service(db, RefusingAcd())
-    app[FLOWS] = service
-    app.cleanup_ctx.append(agi_server_ctx(recording_dir="/rec"))
-    runner = web.AppRunner(app)
-    await runner.setup()
-    try:
-        wrapped = app[AGI_SERVER].flow_runner
-        assert isinstance(wrapped, EngineRunner) and wrapped.engine is service.engine
-    finally:
-        await runner.cleanup()
+    settings = Settings().model_copy(update={"agi": AgiSettings(host="127.0.0.1", port=free_port())})
+    server = agi_server(settings, db, service, RecordingStore(db, tmp_path), None)
+    wrapped = server.flow_runner
+    assert isinstance(wrapped, EngineRunner) and wrapped.engine is service.engine
+    assert wrapped.flows is service.flows  # the live mapping: a reload is seen over AGI too
+    assert server.recordings is None  # no Asterisk set up here: AGI calls run unrecorded
+    assert agi_server(settings, db, None, RecordingStore(db, tmp_path), None).flow_runner is None

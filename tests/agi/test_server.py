@@ -14,7 +14,6 @@ import pytest
 from ivr.calls.agi.flow import FlowContext, FlowTable
 from ivr.calls.agi.server import AgiServer
 from ivr.channel import Channel, ChannelHungUp
-from ivr.settings import AgiSettings
 from tests.agi.conftest import ServerFactory
 from tests.agi.fake_asterisk import FakeAsterisk, env_block
 from tests.builders import ZONE
@@ -298,49 +297,3 @@ async def test_stop_during_a_lookup_with_a_silent_asterisk(make_server: ServerFa
     await server.stop()
     assert await fake.wait_closed_by_server() == b""
     assert server.active_sessions == 0
-
-
-async def test_as_an_aiohttp_cleanup_ctx(agi_settings: object, fakes: list[FakeAsterisk]) -> None:
-    from aiohttp import web
-
-    from ivr import keys
-    from ivr.calls.agi.server import AGI_SERVER
-    from ivr.engine.service import FLOWS
-    from ivr.app import agi_server_ctx
-    from ivr.settings import Settings
-    from tests.plugins.database import free_port
-
-    port = free_port()
-    app = web.Application()
-    app[keys.SETTINGS] = Settings().model_copy(update={"agi": AgiSettings(host="127.0.0.1", port=port)})
-    app[FLOWS] = FlowTable({"gas": demo_flow})
-    app.cleanup_ctx.append(agi_server_ctx(recording_dir="/rec"))
-    runner = web.AppRunner(app)
-    await runner.setup()
-    try:
-        server = app[AGI_SERVER]
-        assert server.port == port and server.recording_dir == "/rec"
-        fake = await open_fake(server, fakes, "flow/gas")
-        assert await fake.answer("200 result=0") == "ANSWER"
-    finally:
-        await runner.cleanup()
-    # Shutting the app down mid-flow hands the call back to the dialplan.
-    assert (await fake.wait_closed_by_server()).endswith(b"SET VARIABLE HOTLINE_CONTINUE fallback\n")
-
-
-async def test_cleanup_ctx_refuses_a_runner_of_the_wrong_shape() -> None:
-    from aiohttp import web
-
-    from ivr import keys
-    from ivr.app import agi_server_ctx
-    from ivr.engine.service import FLOWS
-    from ivr.settings import Settings
-
-    app = web.Application()
-    app[keys.SETTINGS] = Settings()
-    app[FLOWS] = object()  # type: ignore[assignment]
-    app.cleanup_ctx.append(agi_server_ctx())
-    runner = web.AppRunner(app)
-    with pytest.raises(TypeError, match="FlowRunner"):
-        await runner.setup()
-    await runner.cleanup()

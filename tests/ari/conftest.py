@@ -96,7 +96,7 @@ class Harness:
 
     def engine(self, handler: CallHandler | None = None, agent_handler: AgentLegHandler | None = None,
                resume_handler: CallHandler | None = None) -> AriEngine:
-        engine = AriEngine(self.settings, self.timeline, self.notifier,
+        engine = AriEngine.standalone(self.settings, self.timeline, self.notifier,
                            recording_dir=self.recording_dir,
                            recordings=RecordingStore(self.db, self.archive), spec=self.spec,
                            handler=handler, agent_handler=agent_handler, resume_handler=resume_handler)

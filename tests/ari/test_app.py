@@ -1,4 +1,4 @@
-"""ari_ctx: the cleanup context the lead plugs into build_app (starts, publishes its pieces, stops clean)."""
+"""telephony_ctx, the call side build_app runs, against the fake ARI: starts, publishes its pieces, stops clean."""
 
 from __future__ import annotations
 
@@ -6,13 +6,15 @@ import pytest
 from aiohttp import web
 
 from ivr import keys
-from ivr.calls.ari_engine import ARI
-from ivr.calls.services import CALLS
-from ivr.calls.notifier import NOTIFIER
-from tests.fakes.ari import FakeAri
+from ivr.acd.service import ACD, Acd
 from ivr.asterisk.instance import AsteriskInstance
-from ivr.app import ASTERISK_RECORDINGS_DIR, CALL_HANDLER, ari_ctx
-from ivr.calls.ari_engine import AriEngine, default_asterisk_paths
+from ivr.calls.agi.server import AGI_SERVER
+from ivr.calls.ari_engine import ARI, AriEngine, default_asterisk_paths
+from ivr.calls.notifier import NOTIFIER
+from ivr.calls.services import CALLS
+from ivr.engine.service import FLOWS, FlowService
+from tests.builders import telephony_app
+from tests.fakes.ari import FakeAri
 from ivr.calls.handler import CallContext
 from ivr.calls.notifier import CallNotifier
 from ivr.calls.services import CallService
@@ -22,7 +24,7 @@ from ivr.settings import Settings
 from tests.ari.conftest import guard, next_notice, until
 
 
-async def test_ari_ctx_runs_calls_and_stops_cleanly(ari_settings: Settings, db: Database, fake: FakeAri) -> None:
+async def test_telephony_ctx_runs_calls_and_stops_cleanly(ari_settings: Settings, db: Database, fake: FakeAri) -> None:
     handled: list[int] = []
 
     async def handler(channel: Channel, ctx: CallContext) -> None:
@@ -30,12 +32,7 @@ async def test_ari_ctx_runs_calls_and_stops_cleanly(ari_settings: Settings, db: 
         await channel.answer()
         await channel.hangup()
 
-    app = web.Application()
-    app[keys.SETTINGS] = ari_settings
-    app[keys.DB] = db
-    app[ASTERISK_RECORDINGS_DIR] = fake.recording_dir
-    app[CALL_HANDLER] = handler
-    app.cleanup_ctx.append(ari_ctx)
+    app = telephony_app(ari_settings, db, handler=handler, recordings_dir=fake.recording_dir)
     runner = web.AppRunner(app, handle_signals=False)
     await runner.setup()
     try:
@@ -44,6 +41,12 @@ async def test_ari_ctx_runs_calls_and_stops_cleanly(ari_settings: Settings, db: 
         assert isinstance(engine, AriEngine)
         notifier = app[NOTIFIER]
         assert isinstance(notifier, CallNotifier)
+        # One graph: the flows queue into this ACD, which rings through this engine's client.
+        acd, flows = app[ACD], app[FLOWS]
+        assert isinstance(acd, Acd) and isinstance(flows, FlowService) and flows.acd is acd
+        assert acd.dialer.client is engine.client  # type: ignore[attr-defined]
+        assert engine.service.agent_handler == acd.dialer.on_agent_leg  # type: ignore[attr-defined]
+        assert app[AGI_SERVER].port == app[keys.SETTINGS].agi.port
         await guard(engine.session.resynced.wait(), "connect")
         sub = notifier.subscribe()
         await fake.inbound_call()
@@ -54,6 +57,7 @@ async def test_ari_ctx_runs_calls_and_stops_cleanly(ari_settings: Settings, db: 
         await runner.cleanup()
     await until(lambda: not fake.sockets.get("hotline"), "websocket closed")
     assert not engine.session.connected.is_set()
+    assert engine.client._session is None  # the transport's owner, telephony_ctx, closed it last
 
 
 @pytest.mark.asterisk

@@ -7,14 +7,13 @@ from typing import Any
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
-from ivr import keys
 from ivr.calls.ari_engine import ARI
-from tests.fakes.ari import FakeAri
-from ivr.app import ASTERISK_RECORDINGS_DIR, CALL_HANDLER, ari_ctx
 from ivr.calls.http import Handler, add_routes
 from ivr.db import Database
 from ivr.settings import Settings
 from tests.ari.conftest import Gate, guard, until
+from tests.builders import telephony_app
+from tests.fakes.ari import FakeAri
 
 
 async def test_live_calls_timeline_and_supervisor_fallback(db: Database, fake: FakeAri, ari_settings: Settings,
@@ -31,12 +30,7 @@ async def test_live_calls_timeline_and_supervisor_fallback(db: Database, fake: F
         return wrapped
 
     gate = Gate()
-    app = web.Application()
-    app[keys.SETTINGS] = ari_settings
-    app[keys.DB] = db
-    app[ASTERISK_RECORDINGS_DIR] = fake.recording_dir
-    app[CALL_HANDLER] = gate
-    app.cleanup_ctx.append(ari_ctx)
+    app = telephony_app(ari_settings, db, handler=gate, recordings_dir=fake.recording_dir)
     add_routes(app, guard=guard_)
     client: TestClient = await aiohttp_client(app)
     await guard(app[ARI].session.resynced.wait())

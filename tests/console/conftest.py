@@ -16,9 +16,11 @@ from aiohttp.test_utils import TestServer
 from agent_console import setup_console
 from agent_console.keys import CONSOLE
 from ivr import keys
-from ivr.acd.app import ACD_DIALER, acd_ctx
+from ivr.workorders import ORDERS, WorkOrderService
+from ivr.acd.service import ACD
+from ivr.app import ACD_DIALER, acd_ctx
 from ivr.acd.service import Acd
-from ivr.acd.testing import MemoryDialer
+from tests.fakes.acd import MemoryDialer
 from ivr.calls.timeline import Timeline
 from ivr.db import Database
 from ivr.db.models import Call, Outage, Utility, WorkOrder, WorkOrderStatus, WorkOrderType, utcnow
@@ -36,7 +38,7 @@ class Console:
 
     @property
     def acd(self) -> Acd:
-        return self.app[keys.ACD]
+        return self.app[ACD]
 
     @property
     def service(self) -> Any:
@@ -50,6 +52,7 @@ def console_app(settings: Settings, db: Database, dialer: MemoryDialer) -> web.A
     app = web.Application()
     app[keys.SETTINGS] = settings
     app[keys.DB] = db
+    app[ORDERS] = WorkOrderService(db, settings.hotline.zone)
     app[ACD_DIALER] = dialer
     app.cleanup_ctx.append(acd_ctx)
     setup_console(app)

@@ -11,7 +11,7 @@ import pytest
 from playwright.async_api import expect
 from sqlalchemy import select
 
-from ivr.acd.testing import FakeChannel
+from tests.fakes.acd import FakeChannel
 from ivr.db.models import Violation, WorkOrder, WorkOrderType
 from ivr.settings import render_greeting
 from tests.acd.helpers import Request

@@ -23,16 +23,14 @@ from sqlalchemy import select
 from agent_console import setup_console
 from call_flows.loader import load_flow
 from call_flows.prompts import build
-from ivr import keys
+from tests.builders import telephony_app
+from ivr.acd.service import ACD
+from ivr.calls.ari_engine import ARI
 from ivr.acd.service import Acd
 from ivr.asterisk.instance import AsteriskInstance
 from ivr.asterisk.ports import PortAllocator
-from ivr.calls.app import ASTERISK_PATH, ASTERISK_RECORDINGS_DIR, CALL_HANDLER, ari_ctx
-from ivr.acd.app import acd_ctx
 from ivr.db import Database
 from ivr.db.models import AgentState, Call, Offer, OfferResult, Queue, Violation, WorkOrder
-from ivr.engine import FlowEngine
-from ivr.engine.service import FlowService
 from ivr.settings import Settings, render_greeting
 from tests.acd.helpers import Seeded, seed
 from tests.console.conftest import agent_page, shot
@@ -83,7 +81,7 @@ class Hotline:
 
     @property
     def acd(self) -> Acd:
-        return self.app[keys.ACD]
+        return self.app[ACD]
 
     def pk(self, agent_id: str) -> int:
         return self.seeded.agents[agent_id]
@@ -100,22 +98,15 @@ async def hotline(asterisk: AsteriskInstance, settings: Settings, db: Database,
         async with db.begin() as session:
             session.add(Queue(name="repair", display_name="故障报修", skill="repair", weight=20,
                               max_wait_seconds=300, announce_every_seconds=30))
-        app = web.Application()
-        app[keys.SETTINGS] = s
-        app[keys.DB] = db
-        flows = FlowService(FlowEngine(db, sounds_dir=hotline_sounds), {"gas": load_flow(GAS)}, default_flow="gas")
-        app[keys.FLOWS] = flows
-        app[CALL_HANDLER] = flows.handle_call
-        app[ASTERISK_RECORDINGS_DIR] = asterisk.recordings_dir_host
-        app[ASTERISK_PATH] = asterisk.asterisk_path
-        app.cleanup_ctx.append(ari_ctx)
-        app.cleanup_ctx.append(acd_ctx)
+        # The production call side: the shipped flows (hotline.flow = gas) with the prompts rendered above.
+        app = telephony_app(s, db, recordings_dir=asterisk.recordings_dir_host,
+                            asterisk_path=asterisk.asterisk_path)
         setup_console(app)
         server = TestServer(app, host="127.0.0.1")
         await server.start_server()
         servers.append(server)
         async with asyncio.timeout(30):  # a guard against a hang, not a speed assertion
-            await app[keys.ARI].session.resynced.wait()
+            await app[ARI].session.resynced.wait()
         return Hotline(app, server, s, db, seeded, asterisk)
 
     try:

@@ -9,7 +9,7 @@ from typing import Any, Awaitable, Callable, TypeVar
 import aiohttp
 from sqlalchemy import select
 
-from ivr.acd.testing import FakeChannel
+from tests.fakes.acd import FakeChannel
 from ivr.db.models import Agent, AgentState, CallEvent, WorkOrder, WorkOrderType
 from tests.acd.helpers import EventLog, Request
 from tests.console.conftest import Console, http, login, rich_call

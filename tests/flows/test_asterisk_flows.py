@@ -87,7 +87,7 @@ class Line:
             result = await engine.run(flow, channel, call_id=ctx.call_id, start=start)
             self.results.put_nowait((ctx.call_id, result))
 
-        self.ari = AriEngine(self.settings, self.timeline, CallNotifier(), recording_dir=asterisk.recordings_dir_host,
+        self.ari = AriEngine.standalone(self.settings, self.timeline, CallNotifier(), recording_dir=asterisk.recordings_dir_host,
                              recordings=None, spec=ApiSpec.load(), asterisk_path=asterisk.asterisk_path,
                              handler=handler)
 

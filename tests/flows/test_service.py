@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-from ivr.speech import SPEECH
 import asyncio
 import shutil
 from pathlib import Path
@@ -26,7 +25,6 @@ from ivr.engine.service import FLOWS_DIR, FlowService, load_flows
 from ivr.settings import Settings
 from tests.acd.helpers import seed
 from tests.builders import order_service
-from ivr.workorders import ORDERS
 
 
 def test_the_shipped_flows_load_for_the_service() -> None:
@@ -127,48 +125,31 @@ async def test_a_resumed_call_goes_straight_to_a_person(db: Database, tmp_path: 
     assert ("answer", {}) not in channel.log  # the call was answered before our restart
 
 
-async def test_flows_ctx_publishes_the_service_and_the_ari_handlers(db: Database, settings: Settings,
-                                                                    caplog: pytest.LogCaptureFixture) -> None:
-    from aiohttp import web
-
-    from ivr import keys
-    from ivr.engine.service import FLOWS
-    from ivr.app import CALL_HANDLER, RESUME_HANDLER
-    from ivr.app import flows_ctx
-
-    app = web.Application()
-    app[keys.SETTINGS] = settings.model_copy(update={"hotline": settings.hotline.model_copy(update={"flow": "water"})})
-    app[keys.DB] = db
-    app[ORDERS] = order_service(db)
-    ctx = flows_ctx(app)
-    await ctx.__anext__()
-    service = app[FLOWS]
-    assert isinstance(service, FlowService) and service.default_flow == "water"
-    assert isinstance(service, FlowRunner) and app[SPEECH] is None  # no model configured: keys only
-    assert app[CALL_HANDLER] == service.handle_call and app[RESUME_HANDLER] == service.resume_call
-    assert "menus take keys only" in caplog.text
-    with pytest.raises(StopAsyncIteration):
-        await ctx.__anext__()
+class MemoryQueue:
+    async def enqueue(self, call_id: int, channel: object, request: object) -> None:
+        raise AssertionError("not queued in this test")
 
 
-async def test_flows_ctx_without_a_usable_flow_leaves_calls_to_the_fallback(db: Database, settings: Settings,
-                                                                            caplog: pytest.LogCaptureFixture) -> None:
-    from aiohttp import web
+async def test_the_service_loads_the_configured_flow_with_the_acd_it_is_given(
+        db: Database, settings: Settings, caplog: pytest.LogCaptureFixture) -> None:
+    from ivr.app import load_flow_service, load_recognizer
 
-    from ivr import keys
-    from ivr.app import CALL_HANDLER, flows_ctx
-    from ivr.engine.service import FLOWS
+    water = settings.model_copy(update={"hotline": settings.hotline.model_copy(update={"flow": "water"})})
+    recognizer = await load_recognizer(water)
+    assert recognizer is None and "menus take keys only" in caplog.text  # no model configured: keys only
+    acd = MemoryQueue()
+    service = await load_flow_service(water, db, order_service(db), acd, recognizer=None, sounds_dir=None)
+    assert isinstance(service, FlowService) and service.default_flow == "water" and service.acd is acd
+    assert isinstance(service, FlowRunner) and {"gas", "water"} <= set(service.flows)
 
-    app = web.Application()
-    app[keys.SETTINGS] = settings.model_copy(update={"hotline": settings.hotline.model_copy(update={"flow": "heat"})})
-    app[keys.DB] = db
-    app[ORDERS] = order_service(db)
-    ctx = flows_ctx(app)
-    await ctx.__anext__()
-    assert FLOWS not in app and CALL_HANDLER not in app
+
+async def test_without_a_usable_flow_calls_are_left_to_the_fallback(db: Database, settings: Settings,
+                                                                   caplog: pytest.LogCaptureFixture) -> None:
+    from ivr.app import load_flow_service
+
+    heat = settings.model_copy(update={"hotline": settings.hotline.model_copy(update={"flow": "heat"})})
+    assert await load_flow_service(heat, db, order_service(db), None, recognizer=None, sounds_dir=None) is None
     assert "flow 'heat' (hotline.flow) is not usable" in caplog.text
-    with pytest.raises(StopAsyncIteration):
-        await ctx.__anext__()
 
 
 async def test_reload_takes_fixed_flows_and_keeps_running_ones_when_broken(db: Database, tmp_path: Path) -> None:

@@ -9,8 +9,8 @@ What `run` returns decides what happens next: a result with `outcome == "queue"`
 (ivr/calls/agi/queue.py), because AGI cannot bridge. A runner must therefore not hand an AGI call to the ACD itself.
 Anything else (None, another outcome) ends the session as before.
 
-EngineRunner is that runner for the flow engine: agi_server_ctx (ivr/app.py) wraps the engine's
-FlowService in it, because FlowService.run gives queue results to the ACD, which bridges through ARI.
+EngineRunner is that runner for the flow engine: ivr/app.py builds it over the FlowService's engine and flows,
+because FlowService.run gives queue results to the ACD, which bridges through ARI.
 """
 
 from __future__ import annotations
@@ -66,14 +66,6 @@ class EngineRunner:
     def __init__(self, engine: FlowEngineLike, flows: Mapping[str, Any]) -> None:
         self.engine = engine
         self.flows = flows  # the live mapping: flows the engine's service reloads are seen here too
-
-    @classmethod
-    def wrapping(cls, runner: object) -> FlowRunner | None:
-        """An EngineRunner over the engine's FlowService (it has .engine and .flows), else None."""
-        engine, flows = getattr(runner, "engine", None), getattr(runner, "flows", None)
-        if engine is None or not callable(getattr(engine, "run", None)) or not isinstance(flows, Mapping):
-            return None
-        return cls(engine, flows)
 
     def knows(self, name: str) -> bool:
         return name in self.flows
