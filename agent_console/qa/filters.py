@@ -15,7 +15,6 @@ from urllib.parse import urlencode
 from agent_console.inputs import ascii_int
 from recordings.qa.service import ScoreFilter
 
-CHINA = dt.timezone(dt.timedelta(hours=8), "CST")
 FIELDS = ("since", "until", "agent", "queue", "category", "team", "min", "max", "result", "failed_rule", "keyword",
           "must_review")
 PAGE_SIZE = 50
@@ -43,13 +42,13 @@ class Parsed:
     page: int
 
 
-def day_start(day: dt.date) -> dt.datetime:
-    """Midnight of a China day, in UTC (what the database stores)."""
-    return dt.datetime(day.year, day.month, day.day, tzinfo=CHINA).astimezone(dt.timezone.utc)
+def day_start(day: dt.date, zone: dt.tzinfo) -> dt.datetime:
+    """Midnight of a day in the hotline's timezone, in UTC (what the database stores)."""
+    return dt.datetime(day.year, day.month, day.day, tzinfo=zone).astimezone(dt.timezone.utc)
 
 
-def china_today(now: dt.datetime | None = None) -> dt.date:
-    return (now or dt.datetime.now(dt.timezone.utc)).astimezone(CHINA).date()
+def local_today(zone: dt.tzinfo, now: dt.datetime | None = None) -> dt.date:
+    return (now or dt.datetime.now(dt.timezone.utc)).astimezone(zone).date()
 
 
 def _date(text: str, label: str, errors: list[str]) -> dt.date | None:
@@ -75,7 +74,7 @@ def _number(text: str, label: str, errors: list[str]) -> float | None:
     return value
 
 
-def parse_filter(query: Mapping[str, str], choices: Choices) -> Parsed:
+def parse_filter(query: Mapping[str, str], choices: Choices, zone: dt.tzinfo) -> Parsed:
     form = {k: str(query.get(k, "")).strip() for k in FIELDS}
     errors: list[str] = []
     since = _date(form["since"], "开始日期", errors)
@@ -106,8 +105,8 @@ def parse_filter(query: Mapping[str, str], choices: Choices) -> Parsed:
     page_text = str(query.get("page", "1")).strip()
     page = ascii_int(page_text, max_digits=5) or 1
     flt = ScoreFilter(
-        since=day_start(since) if since else None,
-        until=day_start(until + dt.timedelta(days=1)) if until else None,
+        since=day_start(since, zone) if since else None,
+        until=day_start(until + dt.timedelta(days=1), zone) if until else None,
         agent_pk=agent_pk, passed=passed, must_review=True if form["must_review"] else None,
         min_total=low, max_total=high, failed_rule=rule, queue=form["queue"] or None,
         category=form["category"] or None, team=form["team"] or None, keyword=keyword or None,

@@ -14,26 +14,31 @@ from typing import Any
 from aiohttp import web
 
 from agent_console.auth import principal_of
-from agent_console.qa.filters import CHINA, KEYWORD_HINTS, PAGE_SIZE, Choices, query_string
+from agent_console.qa.filters import KEYWORD_HINTS, PAGE_SIZE, Choices, query_string
 from agent_console.qa.i18n import QaCatalog
 from agent_console.render import csrf_of, render, render_page
 from agent_console.roles import REVIEW_ROLES
+from ivr import keys
 from recordings.qa.service import ScoreItem
 from recordings.qa.trends import Trends
 
 STYLES = ("qa/qa.css",)
 
 
-def local(at: dt.datetime | None) -> str:
-    return at.astimezone(CHINA).strftime("%Y-%m-%d %H:%M") if at else ""
+def local(at: dt.datetime | None, zone: dt.tzinfo) -> str:
+    """A time as the hotline's people read it: in the hotline's timezone."""
+    return at.astimezone(zone).strftime("%Y-%m-%d %H:%M") if at else ""
 
 
 def num(value: float | None) -> str:
     return "–" if value is None else f"{value:g}"
 
 
-def _values(current: str, title: str, queues: dict[str, str] | None = None, **page: Any) -> dict[str, Any]:
-    return {"current": current, "title": title, "styles": STYLES, "num": num, "local": local,
+def _values(request: web.Request, current: str, title: str, queues: dict[str, str] | None = None,
+            **page: Any) -> dict[str, Any]:
+    zone = request.app[keys.SETTINGS].hotline.zone
+    return {"current": current, "title": title, "styles": STYLES, "num": num,
+            "local": lambda at: local(at, zone),
             "queues": queues or {}, **page}
 
 
@@ -44,12 +49,12 @@ def _config(request: web.Request, c: QaCatalog, **data: Any) -> dict[str, Any]:
 
 
 def message_page(request: web.Request, c: QaCatalog, text: str, *, status: int = 200) -> web.Response:
-    return render(request, "qa/message.html", c, _values("", c.t("qa.title"), text=text), status=status)
+    return render(request, "qa/message.html", c, _values(request, "", c.t("qa.title"), text=text), status=status)
 
 
 def message_html(request: web.Request, c: QaCatalog, text: str) -> str:
     """The same page as text, for an HTTP error raised with it (e.g. 503 when the rubric is missing)."""
-    return render_page(request, "qa/message.html", c, _values("", c.t("qa.title"), text=text))
+    return render_page(request, "qa/message.html", c, _values(request, "", c.t("qa.title"), text=text))
 
 
 def _failed(i: ScoreItem, titles: dict[str, str]) -> str:
@@ -62,7 +67,7 @@ def list_page(request: web.Request, c: QaCatalog, *, form: dict[str, str], choic
     pages = max(1, math.ceil(total / PAGE_SIZE))
     export = query_string(form)
     return render(request, "qa/list.html", c, _values(
-        "list", c.t("qa.title"), dict(choices.queues), form=form, choices=choices, errors=errors,
+        request, "list", c.t("qa.title"), dict(choices.queues), form=form, choices=choices, errors=errors,
         agents=[(aid, f"{aid} {name}") for _, aid, name in choices.agents],
         categories=[(x, x) for x in choices.categories], teams=[(x, x) for x in choices.teams],
         results=[("pass", c.t("qa.result.pass")), ("fail", c.t("qa.result.fail"))], keyword_hints=KEYWORD_HINTS,
@@ -74,27 +79,27 @@ def list_page(request: web.Request, c: QaCatalog, *, form: dict[str, str], choic
 
 def queue_page(request: web.Request, c: QaCatalog, items: list[ScoreItem], queues: dict[str, str]) -> web.Response:
     rows = [(i, "；".join(i.review_reasons)) for i in items]
-    return render(request, "qa/review.html", c, _values("review", c.t("qa.nav.review"), queues, rows=rows))
+    return render(request, "qa/review.html", c, _values(request, "review", c.t("qa.nav.review"), queues, rows=rows))
 
 
 def mine_page(request: web.Request, c: QaCatalog, items: list[ScoreItem], total: int, trends: Trends,
               titles: dict[str, str], queues: dict[str, str]) -> web.Response:
     return render(request, "qa/mine.html", c, _values(
-        "mine", c.t("qa.mine.title"), queues, rows=[(i, _failed(i, titles)) for i in items], total=total,
+        request, "mine", c.t("qa.mine.title"), queues, rows=[(i, _failed(i, titles)) for i in items], total=total,
         trends=trends))
 
 
 def trends_page(request: web.Request, c: QaCatalog, trends: Trends, *, since: str, until: str, team: str,
                 teams: list[str]) -> web.Response:
     return render(request, "qa/trends.html", c, _values(
-        "trends", c.t("qa.t.title"), trends=trends, since=since, until=until, team=team,
+        request, "trends", c.t("qa.t.title"), trends=trends, since=since, until=until, team=team,
         teams=[(x, x) for x in teams], scripts=("chart.umd.js", "console.js", "qa/qa-trends.js"),
         config=_config(request, c, trends=trends.as_json())))
 
 
 def detail_page(request: web.Request, c: QaCatalog, detail: dict[str, Any], *, may_review: bool) -> web.Response:
     return render(request, "qa/detail.html", c, _values(
-        "", c.t("qa.d.title"), may_review=may_review, scripts=("console.js", "qa/qa-detail.js"),
+        request, "", c.t("qa.d.title"), may_review=may_review, scripts=("console.js", "qa/qa-detail.js"),
         config=_config(request, c, detail=detail, may_review=may_review)))
 
 

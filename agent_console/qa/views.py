@@ -26,7 +26,7 @@ from agent_console.auth import Principal, json_error, principal_of, require
 from agent_console.i18n import CATEGORIES
 from agent_console.inputs import ascii_int
 from agent_console.qa.export import neutralise_csv
-from agent_console.qa.filters import Choices, china_today, day_start, parse_filter
+from agent_console.qa.filters import Choices, day_start, local_today, parse_filter
 from agent_console.qa.i18n import QaCatalog
 from agent_console.qa.keys import QA_SERVICE
 from agent_console.qa.pages import (
@@ -73,6 +73,10 @@ def _service(request: web.Request, *, page: bool) -> QaService:
 
 def _page_error(request: web.Request, status: int, text: str) -> web.Response:
     return message_page(request, _catalog(request), text, status=status)
+
+
+def _zone(request: web.Request) -> dt.tzinfo:
+    return request.app[keys.SETTINGS].hotline.zone
 
 
 def _id(request: web.Request, name: str) -> int:
@@ -126,7 +130,7 @@ async def qa_list(request: web.Request) -> web.Response:
         raise web.HTTPFound("/qa/mine")
     svc = _service(request, page=True)
     choices = await _choices(request, svc)
-    parsed = parse_filter(request.query, choices)
+    parsed = parse_filter(request.query, choices, _zone(request))
     items, total = [], 0
     if not parsed.errors:
         items, total = await svc.list_scores(_viewer(p), parsed.flt)
@@ -149,7 +153,7 @@ async def qa_mine(request: web.Request) -> web.Response:
     svc = _service(request, page=True)
     viewer = _viewer(p)
     items, total = await svc.list_scores(viewer, ScoreFilter(agent_pk=p.agent_pk, limit=100))
-    until = day_start(china_today() + dt.timedelta(days=1))
+    until = day_start(local_today(_zone(request)) + dt.timedelta(days=1), _zone(request))
     trends = await team_trends(svc, viewer, until - dt.timedelta(days=30), until, agent_pk=p.agent_pk)
     titles = {r.id: r.title for r in svc.rubric.spec.rules}
     return mine_page(request, _catalog(request), items, total, trends, titles, dict(await _queues(request)))
@@ -160,7 +164,7 @@ async def qa_trends(request: web.Request) -> web.Response:
     p = principal_of(request)
     svc = _service(request, page=True)
     c = _catalog(request)
-    today = china_today()
+    today = local_today(_zone(request))
     try:
         since = dt.date.fromisoformat(request.query.get("since") or str(today - dt.timedelta(days=TREND_DAYS - 1)))
         until = dt.date.fromisoformat(request.query.get("until") or str(today))
@@ -175,7 +179,8 @@ async def qa_trends(request: web.Request) -> web.Response:
     # A supervisor starts on their own team; "all" stays one click away (the form sends team="").
     team = request.query["team"] if "team" in request.query else (
         me.team if me is not None and p.role is Role.SUPERVISOR else "")
-    trends = await team_trends(svc, _viewer(p), day_start(since), day_start(until + dt.timedelta(days=1)),
+    trends = await team_trends(svc, _viewer(p), day_start(since, _zone(request)),
+                               day_start(until + dt.timedelta(days=1), _zone(request)),
                                team=team[:64] or None)
     return trends_page(request, c, trends, since=str(since), until=str(until), team=team, teams=teams)
 
@@ -200,7 +205,7 @@ async def qa_call_page(request: web.Request) -> web.Response:
 async def qa_export(request: web.Request) -> web.StreamResponse:
     p = principal_of(request)
     svc = _service(request, page=True)
-    parsed = parse_filter(request.query, await _choices(request, svc))
+    parsed = parse_filter(request.query, await _choices(request, svc), _zone(request))
     if parsed.errors:
         return json_error(400, "；".join(parsed.errors))
     out = io.StringIO()
@@ -208,7 +213,7 @@ async def qa_export(request: web.Request) -> web.StreamResponse:
         await svc.export_csv(_viewer(p), parsed.flt, out)
     except AccessDenied as exc:
         return json_error(403, str(exc))
-    name = f"qa-{china_today():%Y%m%d}.csv"
+    name = f"qa-{local_today(_zone(request)):%Y%m%d}.csv"
     # The BOM makes Excel read the file as UTF-8 (Chinese headers and names); no-store and nosniff come from
     # agent_console.headers like every response's.
     return web.Response(body=("\ufeff" + neutralise_csv(out.getvalue())).encode("utf-8"), content_type="text/csv",

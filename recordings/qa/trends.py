@@ -14,7 +14,6 @@ from typing import Any
 from recordings.privacy import AccessDenied, Viewer, may_review
 from recordings.qa.service import QaService, ScoreFilter, ScoreItem
 
-CHINA = dt.timezone(dt.timedelta(hours=8), "CST")
 
 
 @dataclass(frozen=True)
@@ -63,7 +62,7 @@ def _bucket(key: str, label: str, items: list[ScoreItem]) -> Bucket:
 
 
 def summarize(items: list[ScoreItem], since: dt.datetime, until: dt.datetime,
-              titles: dict[str, str]) -> Trends:
+              titles: dict[str, str], zone: dt.tzinfo) -> Trends:
     """Pure: the trend figures of a list of scored calls."""
     if not items:
         return Trends(since=since, until=until, calls=0, average=None, pass_rate=None)
@@ -71,7 +70,7 @@ def summarize(items: list[ScoreItem], since: dt.datetime, until: dt.datetime,
     by_agent: dict[str, list[ScoreItem]] = {}
     names: dict[str, str] = {}
     for i in items:
-        by_day.setdefault(i.started_at.astimezone(CHINA).strftime("%Y-%m-%d"), []).append(i)
+        by_day.setdefault(i.started_at.astimezone(zone).strftime("%Y-%m-%d"), []).append(i)
         key = i.agent_id or "-"
         by_agent.setdefault(key, []).append(i)
         names[key] = f"{i.agent_id} {i.agent_name}".strip() or "-"
@@ -93,4 +92,4 @@ async def team_trends(service: QaService, viewer: Viewer, since: dt.datetime, un
     items = await service.all_scores(viewer, ScoreFilter(since=since, until=until, team=team or None,
                                                          agent_pk=agent_pk))
     titles = {r.id: r.title for r in service.rubric.spec.rules}
-    return summarize(items, since, until, titles)
+    return summarize(items, since, until, titles, service.settings.hotline.zone)
