@@ -11,7 +11,7 @@ import pytest
 from ivr.settings import Settings, load_settings
 from tests.plugins.secret_values import with_secrets
 
-pytest_plugins = ["tests.plugins.database", "tests.plugins.asterisk"]
+pytest_plugins = ["tests.plugins.database", "tests.plugins.asterisk", "tests.plugins.fake_ari", "tests.plugins.fake_agi"]
 
 REPO = Path(__file__).resolve().parent.parent
 

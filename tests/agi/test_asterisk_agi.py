@@ -29,7 +29,7 @@ from ivr.channel import Channel, ChannelHungUp, DigitsResult, Direction
 from ivr.db import Database
 from ivr.db.models import Agent, Call, CallState, HangupSide, JobStatus, Queue, Recording, TranscriptionJob
 from ivr.engine import FlowResult, Outcome, QueueRequest
-from tests.agi.test_lookup import seed
+from tests.calls.agi.test_lookup import seed
 from tests.plugins.asterisk import ari_headers, start_sipp
 from tests.builders import ZONE, order_service
 

@@ -19,7 +19,7 @@ from ivr.channel import (
     OperationFailed,
     Unsupported,
 )
-from tests.agi.conftest import Pair
+from tests.plugins.fake_agi import Pair
 
 T = TypeVar("T")
 

@@ -24,7 +24,7 @@ from ivr.agi.errors import (
     AgiUsageError,
 )
 from ivr.agi.pyst import ThreadedAGI, run_pyst
-from tests.agi.conftest import Pair
+from tests.plugins.fake_agi import Pair
 
 
 @pytest.fixture

@@ -31,7 +31,7 @@ from ivr.channel import Channel
 from ivr.db import Database
 from ivr.db.models import Call, Recording, WorkOrder, WorkOrderType
 from ivr.settings import Settings
-from tests.ari.conftest import Gate, Harness, guard, until
+from tests.plugins.fake_ari import Gate, Harness, guard, until
 from tests.plugins.asterisk import settings_for_asterisk
 
 pytestmark = pytest.mark.asterisk

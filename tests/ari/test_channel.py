@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import wave
 from pathlib import Path
-from typing import AsyncIterator, Sequence
+from typing import AsyncIterator
 
 import pytest
 
@@ -16,7 +16,7 @@ from tests.fakes.ari import FakeAri
 from ivr.ari.media import MediaError
 from ivr.ari.session import AriSession
 from ivr.channel import Channel, ChannelHungUp, Direction, OperationFailed, Unsupported
-from tests.ari.conftest import guard, until
+from tests.plugins.fake_ari import guard, until
 
 
 class Stasis:
@@ -270,25 +270,3 @@ async def test_hangup(stasis: Stasis) -> None:
     await until(lambda: ch.hung_up, "hang-up events")
     await ch.hangup()  # already gone: not an error
 
-
-async def test_speech_hook_records_then_recognises(stasis: Stasis) -> None:
-    heard: list[tuple[str, tuple[str, ...]]] = []
-
-    async def recognise(path: str, grammar: Sequence[str]) -> str:
-        heard.append((path, tuple(grammar)))
-        return "燃气泄漏"
-
-    ch = await stasis.call()
-    ch._speech = recognise
-    task = asyncio.create_task(ch.collect_speech("utterance-1", grammar=["燃气泄漏", "报修"]))
-    await until(lambda: "utterance-1" in stasis.fake.recordings, "recording")
-    await stasis.fake.press(ch.id, "#")
-    assert await guard(task) == "燃气泄漏"
-    assert heard == [(str(stasis.fake.recording_dir / "utterance-1.wav"), ("燃气泄漏", "报修"))]
-    assert stasis.sent("/record")[0]["beep"] == "false"
-
-
-async def test_speech_without_a_recogniser_is_unsupported(stasis: Stasis) -> None:
-    ch = await stasis.call()
-    with pytest.raises(Unsupported):
-        await ch.collect_speech("u2")

@@ -12,7 +12,7 @@ from ivr.ari import events as ev
 from ivr.ari.client import AriClient
 from tests.fakes.ari import FakeAri
 from ivr.ari.session import AriSession, Backoff
-from tests.ari.conftest import guard, until
+from tests.plugins.fake_ari import guard, until
 
 
 class Sleeps:

@@ -21,7 +21,7 @@ from ivr.calls.agi.lookup import (
 from ivr.calls.timeline import Timeline
 from ivr.db import Database
 from ivr.db.models import Account, Area, Customer, CustomerPhone, Outage, Utility, utcnow
-from tests.agi.conftest import ServerFactory
+from tests.plugins.fake_agi import ServerFactory
 from tests.builders import ZONE
 from tests.agi.fake_asterisk import FakeAsterisk, asterisk_parse_args
 

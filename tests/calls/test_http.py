@@ -11,7 +11,7 @@ from ivr.calls.ari_engine import ARI
 from ivr.calls.http import Handler, add_routes
 from ivr.db import Database
 from ivr.settings import Settings
-from tests.ari.conftest import Gate, guard, until
+from tests.plugins.fake_ari import Gate, guard, until
 from tests.builders import telephony_app
 from tests.fakes.ari import FakeAri
 

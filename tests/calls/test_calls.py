@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from ivr.calls.handler import AgentLegContext, CallContext
 from ivr.channel import Channel, Direction
 from ivr.db.models import Call, CallState, HangupSide, Recording
-from tests.ari.conftest import Gate, Harness, guard, until
+from tests.plugins.fake_ari import Gate, Harness, guard, until
 
 
 async def _count_calls(h: Harness, channel_id: str | None = None) -> int:

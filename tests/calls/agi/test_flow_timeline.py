@@ -11,7 +11,7 @@ from ivr.calls.timeline import Timeline
 from ivr.channel import Channel
 from ivr.db import Database
 from ivr.db.models import HangupSide
-from tests.agi.conftest import ServerFactory
+from tests.plugins.fake_agi import ServerFactory
 from tests.agi.fake_asterisk import FakeAsterisk
 
 

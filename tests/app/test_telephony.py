@@ -21,7 +21,7 @@ from ivr.calls.services import CallService
 from ivr.channel import Channel
 from ivr.db import Database
 from ivr.settings import Settings
-from tests.ari.conftest import guard, next_notice, until
+from tests.plugins.fake_ari import guard, next_notice, until
 
 
 async def test_telephony_ctx_runs_calls_and_stops_cleanly(ari_settings: Settings, db: Database, fake: FakeAri) -> None:

@@ -1,4 +1,4 @@
-"""Fixtures for the ARI adapter and the call engine: the fake ARI, an engine wired to it, waiting helpers.
+"""Fixtures for the ARI adapter and the call layer: the fake ARI, an engine wired to it, waiting helpers.
 
 Waiting is on events (notices, fake requests), never on wall-clock sleeps; the `guard` timeout only turns a
 hang into a readable failure.

@@ -12,7 +12,7 @@ from ivr.calls.ari_engine import AriEngine
 from ivr.calls.handler import AgentLegContext, CallContext
 from ivr.channel import Channel
 from ivr.db.models import Call, HangupSide
-from tests.ari.conftest import Gate, Harness, guard, until
+from tests.plugins.fake_ari import Gate, Harness, guard, until
 
 
 async def _rows(h: Harness, channel_id: str) -> int:

@@ -14,7 +14,7 @@ import pytest
 from ivr.calls.agi.flow import FlowContext, FlowTable
 from ivr.calls.agi.server import AgiServer
 from ivr.channel import Channel, ChannelHungUp
-from tests.agi.conftest import ServerFactory
+from tests.plugins.fake_agi import ServerFactory
 from tests.agi.fake_asterisk import FakeAsterisk, env_block
 from tests.builders import ZONE
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from ivr.calls.notifier import CallNotice, CallNotifier
-from tests.ari.conftest import guard
+from tests.plugins.fake_ari import guard
 
 
 def _n(kind: str, call_id: int = 1) -> CallNotice:

@@ -14,7 +14,7 @@ from ivr.calls.agi.server import AgiServer
 from ivr.calls.timeline import Timeline
 from ivr.db import Database
 from ivr.db.models import Agent, HangupSide
-from tests.agi.conftest import ServerFactory
+from tests.plugins.fake_agi import ServerFactory
 from tests.agi.fake_asterisk import FakeAsterisk, asterisk_parse_args
 
 CALLER = "PJSIP/hotline-caller-00000000"

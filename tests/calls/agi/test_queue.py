@@ -21,7 +21,7 @@ from ivr.db.models import CallState, Customer, HangupSide, Queue
 from ivr.engine import FlowEngine, FlowResult, Outcome, QueueRequest
 from ivr.engine.service import FlowService
 from ivr.settings import AgiSettings, Settings
-from tests.agi.conftest import ServerFactory
+from tests.plugins.fake_agi import ServerFactory
 from tests.agi.fake_asterisk import FakeAsterisk
 from tests.plugins.database import free_port
 from tests.builders import order_service
