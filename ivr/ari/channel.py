@@ -14,7 +14,7 @@ import logging
 import math
 import re
 from pathlib import Path
-from typing import Any, Awaitable, Callable, Sequence, TypeVar
+from typing import Any, Awaitable, Sequence, TypeVar
 
 from ivr.ari import events as ev
 from ivr.ari.client import (
@@ -50,7 +50,6 @@ HANGUP_REASONS = ("normal", "busy", "congestion", "no_answer", "timeout", "rejec
 # Guards for events that should always come but might not (Asterisk restarted under us): never wait forever.
 STOP_GRACE_SECONDS = 5.0
 RECORDING_GRACE_SECONDS = 15.0
-SpeechHook = Callable[[str, Sequence[str]], Awaitable[Any]]
 _NAME_RX = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,180}$")
 
 
@@ -64,8 +63,7 @@ class AriChannel:
     """One channel in our Stasis application. Construct, then `attach()` before the first operation."""
 
     def __init__(self, ari: AriClient, router: EventRouter, snapshot: ChannelModel, *, app: str,
-                 recording_dir: Path, dialed: str = "", asterisk_path: PathMapper | None = None,
-                 speech: SpeechHook | None = None) -> None:
+                 recording_dir: Path, dialed: str = "", asterisk_path: PathMapper | None = None) -> None:
         self.ari = ari
         self.router = router
         self.app = app
@@ -73,7 +71,6 @@ class AriChannel:
         self.snapshot = snapshot
         self.state = snapshot.state
         self._asterisk_path = asterisk_path or (lambda p: p)
-        self._speech = speech
         self._info = CallerInfo(channel_id=snapshot.id, caller_number=snapshot.caller.number,
                                 caller_name=snapshot.caller.name, dialed=dialed or snapshot.dialplan.exten,
                                 protocol="ari", variables=dict(snapshot.channelvars))
@@ -372,14 +369,6 @@ class AriChannel:
             return self.rec_path(name)
         finally:
             self._rec_done.pop(name, None)
-
-    async def collect_speech(self, name: str, *, grammar: Sequence[str] = (), max_seconds: float = 8.0,
-                             silence_seconds: float = 2.0) -> Any:
-        """Speech hook: record an utterance, hand the file to the injected recogniser (Vosk helper)."""
-        if self._speech is None:
-            raise Unsupported("no speech recogniser is configured for ARI channels")
-        path = await self.record(name, max_seconds=max_seconds, silence_seconds=silence_seconds, beep=False)
-        return await self._speech(path, grammar)
 
     async def start_call_recording(self, name: str) -> RecordingHandle:
         """Two snoops on this channel, each recorded (see ivr.ari.snoop); idempotent per channel."""

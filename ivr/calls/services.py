@@ -20,7 +20,7 @@ from typing import Any
 from aiohttp import web
 
 from ivr.ari import events as ev
-from ivr.ari.channel import AriChannel, SpeechHook
+from ivr.ari.channel import AriChannel
 from ivr.ari.client import AriClient, AriError, AriUnavailable
 from ivr.ari.media import PathMapper
 from ivr.ari.models import Channel as ChannelModel
@@ -45,7 +45,7 @@ class CallService:
                  app: str, recording_dir: Path, recordings: RecordingSink | None = None,
                  handler: CallHandler | None = None, agent_handler: AgentLegHandler | None = None,
                  resume_handler: CallHandler | None = None, fallback: FallbackTarget = FallbackTarget(),
-                 asterisk_path: PathMapper | None = None, speech: SpeechHook | None = None,
+                 asterisk_path: PathMapper | None = None,
                  record_calls: bool = True) -> None:
         self.ari = ari
         self.router = router
@@ -59,7 +59,6 @@ class CallService:
         self.resume_handler = resume_handler
         self.fallback_target = fallback
         self.asterisk_path = asterisk_path
-        self.speech = speech
         self.record_calls = record_calls and recordings is not None
         self.calls: dict[str, LiveCall] = {}  # caller channel id -> call
         self.by_uid: dict[str, LiveCall] = {}
@@ -79,7 +78,7 @@ class CallService:
 
     def new_channel(self, snapshot: ChannelModel, dialed: str = "") -> AriChannel:
         channel = AriChannel(self.ari, self.router, snapshot, app=self.app, recording_dir=self.recording_dir,
-                             dialed=dialed, asterisk_path=self.asterisk_path, speech=self.speech)
+                             dialed=dialed, asterisk_path=self.asterisk_path)
         channel.attach()
         return channel
 
