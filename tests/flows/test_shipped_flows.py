@@ -12,6 +12,8 @@ from call_flows.schema import MenuNode, SetNode
 from ivr.callers import Priority
 from ivr.db import Database
 from ivr.db.models import WorkOrder, WorkOrderType
+from ivr.workorders import deadlines
+from tests.builders import ZONE
 from ivr.engine import Outcome
 from tests.flows.conftest import GAS, WATER, add_customer, add_outage, at_local, run_flow
 
@@ -187,6 +189,14 @@ async def test_gas_service_applications_after_hours_leave_a_message_and_open_an_
     message = run.data("ivr.message")[0]
     assert message["work_order"] == order.number and message["recording"] in order.description
     assert Path(message["recording"]).is_file()
+    # The same shape as an order from any other path (one WorkOrderService): the GD numbering of the day,
+    # the rules' deadlines for its type, and a history that says it came from the IVR with this recording.
+    assert order.number.startswith(f"GD{order.created_at.astimezone(ZONE):%Y%m%d}")
+    due = deadlines(order.type, order.created_at, ZONE)
+    assert (order.dispatch_due_at, order.contact_due_at, order.finish_due_at, order.callback_due_at) == \
+        (due.dispatch_due_at, due.contact_due_at, due.finish_due_at, due.callback_due_at)
+    assert order.finish_due_at is not None and order.callback_due_at is not None
+    assert order.history[0]["source"] == "ivr" and order.history[0]["recording"] == message["recording"]
 
 
 async def test_suggestions_become_orders_that_need_no_callback(db: Database, tmp_path: Path) -> None:
