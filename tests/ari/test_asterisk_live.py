@@ -31,6 +31,7 @@ from ivr.channel import Channel
 from ivr.db import Database
 from ivr.db.models import Call, Recording, WorkOrder, WorkOrderType
 from ivr.settings import Settings
+from tests.builders import order_service
 from tests.plugins.fake_ari import Gate, Harness, guard, until
 from tests.plugins.asterisk import settings_for_asterisk
 
@@ -294,7 +295,7 @@ async def test_with_our_service_down_stasis_fails_over_to_the_fallback(live: Liv
     found.append(sidecar_file)
     uniqueid = found[0].name.removeprefix("fallback-").removesuffix(".txt")
     await live.hang_up_phone(phone.id)  # hanging up is how most callers end their message
-    sweeper = FallbackSweeper(live.db, live.asterisk.recordings_dir_host,
+    sweeper = FallbackSweeper(live.db, live.asterisk.recordings_dir_host, order_service(live.db),
                               message_seconds=live.settings.asterisk.fallback_message_seconds)
     report = await sweeper.sweep(dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=1))
     assert len(report.orders) == 1 and not found[0].exists()
