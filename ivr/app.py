@@ -82,20 +82,23 @@ async def database_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 async def health(request: web.Request) -> web.Response:
+    """Anonymous: fixed words per part, never a database URL or an exception's text (those go to the log).
+    503 while the database is unusable, so a load balancer or up.sh waits."""
     app = request.app
     status: dict[str, object] = {"service": "hotline"}
     try:
         await app[keys.DB].ping()
         status["database"] = "ok"
     except DatabaseUnavailable as exc:
-        status["database"] = str(exc)
+        log.warning("health: database unavailable: %s", exc)
+        status["database"] = "unavailable"
     engine = app.get(ARI)
     if engine is None:
         status["asterisk"] = "not configured"
     else:
         status["asterisk"] = "connected" if engine.session.connected.is_set() else "reconnecting"
     status["agi"] = "listening" if app.get(AGI_SERVER) is not None else "off"
-    return web.json_response(status)
+    return web.json_response(status, status=200 if status["database"] == "ok" else 503)
 
 
 def build_app(settings: Settings, *, dialer: AgentDialer | None = None) -> web.Application:
