@@ -52,6 +52,28 @@ ERROR_TEXTS: dict[str, tuple[str, str]] = {
     "wrapup.not_your_call": ("没有这个通话，或该通话不是您接听的", "No such call, or you did not answer it"),
     "wrapup.already_done": ("该通话的话后处理已提交", "The wrap-up of this call was already submitted"),
     "recordings.unusable_file": ("录音文件不可用", "The recording file cannot be used"),
+    # QA
+    "qa.error": ("质检操作失败", "The QA request failed"),
+    "qa.access_denied": ("无权访问", "Not allowed"),
+    "qa.review_roles_only": ("只有质检员、班长和管理员可以复核评分", "Only QA staff, supervisors and admins review scores"),
+    "qa.own_calls_only": ("坐席只能查看、收听自己的通话", "Agents see and hear their own calls only"),
+    "qa.agents_cannot_export": ("坐席不能导出质检数据", "Agents cannot export QA data"),
+    "qa.not_found": ("没有找到", "Not found"),
+    "qa.call_not_found": ("没有这个通话", "No such call"),
+    "qa.recording_not_found": ("没有这个录音", "No such recording"),
+    "qa.recording_purged": ("录音已于 {purged_on} 按保存期限删除", "The recording was deleted on {purged_on} (retention)"),
+    "qa.recording_file_missing": ("录音文件缺失，请联系管理员", "The recording file is missing; tell an administrator"),
+    "qa.score_not_found": ("没有这个评分", "No such score"),
+    "qa.not_scored": ("该通话还没有评分表 {rubric_version} 的质检评分", "The call has no score under rubric {rubric_version} yet"),
+    "qa.review_invalid": ("复核内容有误", "The review cannot be stored"),
+    "qa.review_whole_call_points": ("整通复核不能改分，请指定评分项", "A whole-call review changes no points: choose a rule"),
+    "qa.review_comment_required": ("整通复核需要填写复核意见", "A whole-call review needs a comment"),
+    "qa.review_unknown_rule": ("评分项 {rule_id} 不在评分表 {rubric_version} 中", "Rule {rule_id} is not in rubric {rubric_version}"),
+    "qa.review_points_out_of_range": ("{title} 的分数必须在 0 到 {max_points} 之间", "{title}: points must be between 0 and {max_points}"),
+    "qa.review_reason_required": ("修改“{title}”的得分需要填写理由", "Changing the points of {title} needs a reason"),
+    "qa.review_empty": ("请填写分数或复核意见", "Give points or a comment"),
+    "qa.review_points_nan": ("分数必须是数字", "Points must be a number"),
+    "qa.review_comment_too_long": ("复核意见不能超过 {max} 字", "A comment is limited to {max} characters"),
 }
 
 

@@ -57,10 +57,6 @@ class Viewer:
     role: Role
 
 
-class AccessDenied(Exception):
-    """The viewer's role does not allow this; str() is shown to the user."""
-
-
 def sees_pii(role: Role) -> bool:
     return role in (Role.SUPERVISOR, Role.ADMIN)
 

@@ -1,7 +1,7 @@
 """HTTP handlers of the QA pages. Who may do what is decided by recordings/privacy.py through QaService; these
 handlers only turn its answers into pages, JSON and status codes:
 
-    AccessDenied -> 403, LookupError -> 404, ReviewError -> 400, rubric not loaded -> 503.
+    Service errors (recordings/qa/exceptions.py) go to the console's error middleware; rubric not loaded -> 503.
 
 Pages answer an anonymous browser with the login redirect, the JSON routes and the audio with 401.
 """
@@ -42,8 +42,11 @@ from agent_console.roles import REVIEW_ROLES, SCORED_ROLES
 from agent_console.views import catalog
 from ivr import keys
 from ivr.db.models import Agent, Call, Queue, Recording, Role
-from recordings.privacy import AccessDenied, Viewer, may_open_call, may_review
-from recordings.qa.service import CallDetail, QaService, ReviewError, ScoreFilter
+from recordings.privacy import Viewer, may_open_call, may_review
+from ivr.errors import InvalidInput
+from recordings.qa.exceptions import (AccessDenied, CommentTooLong, OwnCallsOnly, PointsNotANumber, QaNotFound,
+                                      RecordingFileMissing, RecordingNotFound, RecordingPurged)
+from recordings.qa.service import CallDetail, QaService, ScoreFilter
 from recordings.qa.trends import team_trends
 
 log = logging.getLogger(__name__)
@@ -195,7 +198,7 @@ async def qa_call_page(request: web.Request) -> web.Response:
     except AccessDenied as exc:
         await log_read(request.app[keys.DB], p, VIEW_TRANSCRIPT, call_id=call_id, refused=str(exc))
         return _page_error(request, 403, c.t("qa.forbidden"))
-    except LookupError:
+    except QaNotFound:
         await log_read(request.app[keys.DB], p, VIEW_TRANSCRIPT, refused=f"no call {call_id}")
         return _page_error(request, 404, c.t("qa.not_found"))
     return detail_page(request, c, detail_json(d, dict(await _queues(request))), may_review=may_review(p.role))
@@ -209,10 +212,7 @@ async def qa_export(request: web.Request) -> web.StreamResponse:
     if parsed.errors:
         return json_error(400, "；".join(parsed.errors))
     out = io.StringIO()
-    try:
-        await svc.export_csv(_viewer(p), parsed.flt, out)
-    except AccessDenied as exc:
-        return json_error(403, str(exc))
+    await svc.export_csv(_viewer(p), parsed.flt, out)
     name = f"qa-{local_today(_zone(request)):%Y%m%d}.csv"
     # The BOM makes Excel read the file as UTF-8 (Chinese headers and names); no-store and nosniff come from
     # agent_console.headers like every response's.
@@ -262,20 +262,21 @@ async def qa_audio(request: web.Request) -> web.StreamResponse:
         call = await s.get(Call, rec.call_id) if rec is not None else None
     if rec is None:
         await log_read(db, p, PLAY, refused=f"no recording {rec_id}")
-        return json_error(404, "没有这个录音")
+        raise RecordingNotFound(f"no recording {rec_id}", recording_id=rec_id)
     if not may_open_call(viewer, call.agent_pk if call is not None else None):
         await log_read(db, p, PLAY, call_id=rec.call_id, recording_id=rec.id, refused="not the agent's own call")
-        return json_error(403, "坐席只能收听自己的通话录音")
+        raise OwnCallsOnly(f"recording {rec_id} is not of this agent's calls", call_id=rec.call_id)
     if rec.purged_at is not None:
         await log_read(db, p, PLAY, call_id=rec.call_id, recording_id=rec.id, refused="purged")
-        return json_error(404, f"录音已于 {rec.purged_at:%Y-%m-%d} 按保存期限删除")
+        purged_on = f"{rec.purged_at.astimezone(_zone(request)):%Y-%m-%d}"
+        raise RecordingPurged(f"recording {rec_id} was purged on {purged_on}", purged_on=purged_on)
     path = Path(rec.path)
     try:
         size = (await asyncio.to_thread(path.stat)).st_size
     except OSError:
         log.error("qa: recording %s is registered but its file %s is missing", rec_id, path)
         await log_read(db, p, PLAY, call_id=rec.call_id, recording_id=rec.id, refused="file missing")
-        return json_error(404, "录音文件缺失，请联系管理员")
+        raise RecordingFileMissing(f"recording {rec_id}: its file is missing", recording_id=rec_id)
     span = _byte_span(request, size)
     if span is None:
         return web.Response(status=416, headers={"Content-Range": f"bytes */{size}"})
@@ -312,10 +313,10 @@ async def api_call(request: web.Request) -> web.Response:
         d = await _service(request, page=False).call_detail(_viewer(p), call_id)
     except AccessDenied as exc:
         await log_read(request.app[keys.DB], p, VIEW_TRANSCRIPT, call_id=call_id, refused=str(exc))
-        return json_error(403, str(exc))
-    except LookupError:
+        raise
+    except QaNotFound:
         await log_read(request.app[keys.DB], p, VIEW_TRANSCRIPT, refused=f"no call {call_id}")
-        return json_error(404, "没有这个通话")
+        raise
     return web.json_response(detail_json(d, dict(await _queues(request))))
 
 
@@ -323,13 +324,13 @@ def _points(value: Any) -> float | None:
     if value is None or value == "":
         return None
     if isinstance(value, bool):
-        raise ReviewError("分数必须是数字")
+        raise PointsNotANumber("points must be a number")
     try:
         number = float(value)
     except (TypeError, ValueError):
-        raise ReviewError("分数必须是数字") from None
+        raise PointsNotANumber("points must be a number") from None
     if not math.isfinite(number):
-        raise ReviewError("分数必须是数字")
+        raise PointsNotANumber("points must be a finite number")
     return number
 
 
@@ -339,26 +340,19 @@ async def api_review(request: web.Request) -> web.Response:
     p, call_id = principal_of(request), _id(request, "call_id")
     try:
         data = await request.json()
-    except (ValueError, UnicodeDecodeError):
-        return json_error(400, "请求格式错误")
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        raise InvalidInput("the body is not JSON") from None
     if not isinstance(data, dict):
-        return json_error(400, "请求格式错误")
+        raise InvalidInput("the body must be a JSON object")
     rule_id, comment = data.get("rule_id", ""), data.get("comment", "")
     if not isinstance(rule_id, str) or not isinstance(comment, str):
-        return json_error(400, "请求格式错误")
+        raise InvalidInput("rule_id and comment must be strings")
     if len(comment) > MAX_COMMENT:
-        return json_error(400, f"复核意见不能超过 {MAX_COMMENT} 字")
+        raise CommentTooLong(f"a comment is limited to {MAX_COMMENT} characters", max=MAX_COMMENT)
     svc = _service(request, page=False)
     viewer = _viewer(p)
-    try:
-        review_id = await svc.review_call(viewer, call_id, rule_id=rule_id, points=_points(data.get("points")),
-                                          comment=comment)
-        d = await svc.call_detail(viewer, call_id)
-    except ReviewError as exc:
-        return json_error(400, str(exc))
-    except AccessDenied as exc:
-        return json_error(403, str(exc))
-    except LookupError as exc:
-        return json_error(404, str(exc) if "评分" in str(exc) else "没有这个通话")
+    review_id = await svc.review_call(viewer, call_id, rule_id=rule_id, points=_points(data.get("points")),
+                                      comment=comment)
+    d = await svc.call_detail(viewer, call_id)
     return web.json_response({"ok": True, "review_id": review_id,
                               "detail": detail_json(d, dict(await _queues(request)))})

@@ -37,7 +37,6 @@ from ivr.db.models import (
 )
 from ivr.settings import Settings
 from recordings.privacy import (
-    AccessDenied,
     Viewer,
     exports_pii,
     log_access,
@@ -50,13 +49,25 @@ from recordings.privacy import (
     may_review,
     sees_pii,
 )
+from recordings.qa.exceptions import (
+    AgentsCannotExport,
+    CallNotFound,
+    CommentRequired,
+    EmptyReview,
+    NotScored,
+    OwnCallsOnly,
+    PointsOutOfRange,
+    ReasonRequired,
+    RecordingNotFound,
+    RecordingPurged,
+    ReviewRolesOnly,
+    ScoreNotFound,
+    UnknownRule,
+    WholeCallHasNoPoints,
+)
 from recordings.qa.rubric import Rubric
 from recordings.qa.store import answer_offset
 from recordings.qa.text import DIGIT_CHARS, find_digits
-
-
-class ReviewError(Exception):
-    """A review that cannot be stored (unknown rule, points out of range); str() is shown to the user."""
 
 
 @dataclass(frozen=True)
@@ -266,7 +277,7 @@ class QaService:
     async def review_queue(self, viewer: Viewer, limit: int = 50) -> list[ScoreItem]:
         """Calls that must be reviewed and have no whole-call review yet, oldest first."""
         if not may_review(viewer.role):
-            raise AccessDenied("只有质检员、班长和管理员可以处理复核队列")
+            raise ReviewRolesOnly(f"role {viewer.role.value} may not work the review queue")
         items = await self._query(viewer, ScoreFilter(must_review=True, reviewed=False))
         return sorted(items, key=lambda i: (i.started_at, i.call_id))[:limit]
 
@@ -277,9 +288,9 @@ class QaService:
         async with self.db.begin() as s:
             call = await s.get(Call, call_id)
             if call is None:
-                raise LookupError(f"no call {call_id}")
+                raise CallNotFound(f"no call {call_id}", call_id=call_id)
             if not may_open_call(viewer, call.agent_pk):
-                raise AccessDenied("坐席只能查看自己的通话")
+                raise OwnCallsOnly(f"call {call_id} is not this agent's", call_id=call_id)
             agent = await s.get(Agent, call.agent_pk) if call.agent_pk is not None else None
             recs = list((await s.execute(select(Recording).where(Recording.call_id == call_id)
                                          .order_by(Recording.direction))).scalars())
@@ -328,12 +339,13 @@ class QaService:
         async with self.db.begin() as s:
             rec = await s.get(Recording, recording_id)
             if rec is None:
-                raise LookupError(f"no recording {recording_id}")
+                raise RecordingNotFound(f"no recording {recording_id}", recording_id=recording_id)
             call = await s.get(Call, rec.call_id)
             if not may_open_call(viewer, call.agent_pk if call else None):
-                raise AccessDenied("坐席只能收听自己的通话录音")
+                raise OwnCallsOnly(f"recording {recording_id} is not of this agent's calls", call_id=rec.call_id)
             if rec.purged_at is not None:
-                raise LookupError(f"录音已于 {rec.purged_at:%Y-%m-%d} 按保存期限删除")
+                purged_on = f"{rec.purged_at.astimezone(self.settings.hotline.zone):%Y-%m-%d}"
+                raise RecordingPurged(f"recording {recording_id} was purged on {purged_on}", purged_on=purged_on)
             await log_access(s, viewer, call_id=rec.call_id, recording_id=rec.id, action=action)
             return Path(rec.path)
 
@@ -343,25 +355,27 @@ class QaService:
                          comment: str = "") -> int:
         """Store an override (rule_id + points) or a comment; rule_id "" is a conclusion on the whole call."""
         if not may_review(viewer.role):
-            raise AccessDenied("只有质检员、班长和管理员可以复核评分")
+            raise ReviewRolesOnly(f"role {viewer.role.value} may not review scores")
         if rule_id == "" and points is not None:
-            raise ReviewError("整通复核不能改分，请指定评分项")
+            raise WholeCallHasNoPoints("a review of the whole call changes no points: name the rule")
         if rule_id == "" and not comment.strip():
-            raise ReviewError("整通复核需要填写复核意见")
+            raise CommentRequired("a review of the whole call needs a comment")
         async with self.db.begin() as s:
             sc = await s.get(QaScore, score_id)
             if sc is None:
-                raise LookupError(f"no score {score_id}")
+                raise ScoreNotFound(f"no score {score_id}", score_id=score_id)
             if rule_id:
                 rule = next((r for r in sc.results if r["id"] == rule_id), None)
                 if rule is None:
-                    raise ReviewError(f"评分项 {rule_id!r} 不在评分表 {sc.rubric_version} 中")
+                    raise UnknownRule(f"rule {rule_id!r} is not in rubric {sc.rubric_version}", rule_id=rule_id[:64],
+                                      rubric_version=sc.rubric_version)
                 if points is not None and not 0 <= points <= rule["max_points"]:
-                    raise ReviewError(f"{rule['title']} 的分数必须在 0 到 {rule['max_points']:g} 之间")
+                    raise PointsOutOfRange(f"{rule_id}: points must be between 0 and {rule['max_points']:g}",
+                                           title=rule["title"], max_points=f"{rule['max_points']:g}")
                 if points is not None and not comment.strip():
-                    raise ReviewError(f"修改“{rule['title']}”的得分需要填写理由")
+                    raise ReasonRequired(f"{rule_id}: changing the points needs a reason", title=rule["title"])
                 if points is None and not comment.strip():
-                    raise ReviewError("请填写分数或复核意见")
+                    raise EmptyReview("give points or a comment")
             review = QaReview(score_id=score_id, reviewer_pk=viewer.agent_pk, rule_id=rule_id, points=points,
                               comment=comment.strip(), at=utcnow())
             s.add(review)
@@ -372,12 +386,13 @@ class QaService:
                           comment: str = "") -> int:
         """add_review on the call's score under the current rubric (what the call's QA page shows)."""
         if not may_review(viewer.role):
-            raise AccessDenied("只有质检员、班长和管理员可以复核评分")
+            raise ReviewRolesOnly(f"role {viewer.role.value} may not review scores")
         async with self.db.session() as s:
             score_id = (await s.execute(select(QaScore.id).where(
                 QaScore.call_id == call_id, QaScore.rubric_version == self.rubric.version))).scalar_one_or_none()
         if score_id is None:
-            raise LookupError(f"通话 {call_id} 还没有评分表 {self.rubric.version} 的质检评分")
+            raise NotScored(f"call {call_id} has no score under rubric {self.rubric.version}", call_id=call_id,
+                            rubric_version=self.rubric.version)
         return await self.add_review(viewer, score_id, rule_id=rule_id, points=points, comment=comment)
 
     # --- export ----------------------------------------------------------------------------------------
@@ -385,7 +400,7 @@ class QaService:
     async def export_csv(self, viewer: Viewer, flt: ScoreFilter, out: TextIO) -> int:
         """Write matching scores as CSV (UTF-8 text; add a BOM for Excel); returns rows written."""
         if not may_export(viewer.role):
-            raise AccessDenied("坐席不能导出质检数据")
+            raise AgentsCannotExport("agents may not export QA data")
         items = await self._query(viewer, replace(flt, limit=10**9, offset=0))
         unmask = exports_pii(viewer.role)
         results: dict[int, list[Any]] = {}

@@ -11,9 +11,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from recordings.privacy import AccessDenied, Viewer, may_review
+from recordings.privacy import Viewer, may_review
+from recordings.qa.exceptions import OwnCallsOnly
 from recordings.qa.service import QaService, ScoreFilter, ScoreItem
-
 
 
 @dataclass(frozen=True)
@@ -88,7 +88,7 @@ async def team_trends(service: QaService, viewer: Viewer, since: dt.datetime, un
                       team: str | None = None, agent_pk: int | None = None) -> Trends:
     """Trends over [since, until) for QA roles; agents only get their own calls (use agent_pk=self)."""
     if not may_review(viewer.role) and agent_pk != viewer.agent_pk:
-        raise AccessDenied("坐席只能查看自己的评分趋势")
+        raise OwnCallsOnly("an agent sees the trends of their own calls only")
     items = await service.all_scores(viewer, ScoreFilter(since=since, until=until, team=team or None,
                                                          agent_pk=agent_pk))
     titles = {r.id: r.title for r in service.rubric.spec.rules}

@@ -14,14 +14,17 @@ from sqlalchemy import select, update
 from ivr.db import Database
 from ivr.db.models import Agent, Call, HangupSide, Recording, RecordingAccess, Role, utcnow
 from ivr.settings import Settings
-from recordings.privacy import AccessDenied, Viewer
+from recordings.privacy import Viewer
 from recordings.qa.model import Segment
 from recordings.qa.rubric import Rubric
-from recordings.qa.service import QaService, ReviewError, ScoreFilter
+from recordings.qa.service import QaService, ScoreFilter
 from recordings.qa.store import score_call
 from recordings.qa.trends import team_trends
 from tests.recordings.fixture_calls import load_fixture_calls
 from tests.recordings.helpers import agent, finished_call, store_segments
+from recordings.qa.exceptions import (AccessDenied, CallNotFound, CommentRequired, EmptyReview, NotScored,
+                                      PointsOutOfRange, ReasonRequired, RecordingPurged, ScoreNotFound,
+                                      UnknownRule)
 
 FIXTURES = {c.name: c for c in load_fixture_calls()}
 PII_LINE = Segment("caller", 40.0, 44.0, "我的手机是13800138000，身份证11010519491231002X")
@@ -101,7 +104,7 @@ async def test_detail_masks_for_qa_and_logs_the_view(db: Database, world: World)
                    (world.calls["good"], world.supervisor.agent_pk, "view_transcript")]
     with pytest.raises(AccessDenied):
         await world.svc.call_detail(Viewer(world.agents["2048"], Role.AGENT), world.calls["good"])
-    with pytest.raises(LookupError):
+    with pytest.raises(CallNotFound):
         await world.svc.call_detail(world.qa, 999999)
 
 
@@ -146,17 +149,19 @@ async def test_review_queue_and_overrides(world: World) -> None:
 async def test_bad_reviews_are_refused(world: World) -> None:
     items, _ = await world.svc.list_scores(world.qa)
     sid = items[0].score_id
-    with pytest.raises(ReviewError, match="0 到 20"):
+    with pytest.raises(PointsOutOfRange) as out_of_range:
         await world.svc.add_review(world.qa, sid, rule_id="forbidden_phrases", points=25)
-    with pytest.raises(ReviewError, match="不在评分表"):
+    assert out_of_range.value.details["max_points"] == "20"
+    with pytest.raises(UnknownRule) as unknown:
         await world.svc.add_review(world.qa, sid, rule_id="no_such_rule", points=1)
-    with pytest.raises(ReviewError):
+    assert unknown.value.details["rule_id"] == "no_such_rule"
+    with pytest.raises(CommentRequired):
         await world.svc.add_review(world.qa, sid, comment="   ")
     with pytest.raises(AccessDenied):
         await world.svc.add_review(Viewer(world.agents["1024"], Role.AGENT), sid, comment="我觉得没问题")
     with pytest.raises(AccessDenied):
         await world.svc.review_queue(Viewer(world.agents["1024"], Role.AGENT))
-    with pytest.raises(LookupError):
+    with pytest.raises(ScoreNotFound):
         await world.svc.add_review(world.qa, 999999, comment="x")
 
 
@@ -196,8 +201,9 @@ async def test_open_recording_checks_owner_purge_and_logs(db: Database, world: W
     assert await world.svc.open_recording(world.qa, rec_id) == wav
     with pytest.raises(AccessDenied):
         await world.svc.open_recording(Viewer(world.agents["2048"], Role.AGENT), rec_id)
-    with pytest.raises(LookupError, match="按保存期限删除"):
+    with pytest.raises(RecordingPurged) as purged:
         await world.svc.open_recording(world.qa, gone_id)
+    assert purged.value.error_id == "qa.recording_purged" and purged.value.details["purged_on"]
     plays = [a for a in await access_log(db) if a[2] == "play"]
     assert plays == [(world.calls["good"], owner.agent_pk, "play"), (world.calls["good"], world.qa.agent_pk, "play")]
 
@@ -237,14 +243,14 @@ async def test_queue_category_team_and_keyword_filters(db: Database, world: Worl
 
 async def test_review_call_and_review_validation(db: Database, world: World) -> None:
     call = world.calls["forbidden"]
-    with pytest.raises(ReviewError, match="需要填写理由"):
+    with pytest.raises(ReasonRequired):
         await world.svc.review_call(world.qa, call, rule_id="courtesy", points=10)
-    with pytest.raises(ReviewError, match="请填写分数或复核意见"):
+    with pytest.raises(EmptyReview):
         await world.svc.review_call(world.qa, call, rule_id="courtesy", comment=" ")
     with pytest.raises(AccessDenied):
         await world.svc.review_call(Viewer(world.agents["1024"], Role.AGENT), call, comment="好")
     other = await finished_call(db, agent_id="1024")
-    with pytest.raises(LookupError, match="还没有"):
+    with pytest.raises(NotScored):
         await world.svc.review_call(world.qa, other.call_id, comment="x")
     rid = await world.svc.review_call(world.qa, call, rule_id="courtesy", comment="客户在场，语气可接受")
     d = await world.svc.call_detail(world.qa, call)

@@ -114,9 +114,9 @@ async def test_qa_gets_the_masked_qa_view_and_refusals_are_logged(db: Database, 
     assert [row(r) for r in rows] == [
         (pk["2001"], "view_transcript", call_id, None, True, ""),
         (pk["1001"], "view_transcript", call_id, None, True, ""),
-        (pk["1002"], "view_transcript", call_id, None, False, "坐席只能查看自己的通话"),
+        (pk["1002"], "view_transcript", call_id, None, False, f"call {call_id} is not this agent's"),
         (pk["2001"], "view_transcript", None, None, False, "no call 999999"),
-        (pk["1002"], "view_transcript", call_id, None, False, "坐席只能查看自己的通话"),
+        (pk["1002"], "view_transcript", call_id, None, False, f"call {call_id} is not this agent's"),
     ]
 
 
