@@ -10,24 +10,11 @@ import bisect
 import datetime as dt
 import itertools
 from dataclasses import dataclass, field
-from typing import Iterable, Iterator, Protocol
+from typing import Iterable, Iterator
 
 from ivr.db.models import AgentState
 
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
-
-
-class QueueRequestLike(Protocol):
-    """What the flow engine hands over when the IVR part ends (its QueueRequest satisfies this)."""
-
-    @property
-    def queue(self) -> str: ...
-
-    @property
-    def skill(self) -> str: ...
-
-    @property
-    def priority(self) -> int: ...
 
 
 @dataclass(frozen=True)

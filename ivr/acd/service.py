@@ -19,7 +19,6 @@ from aiohttp import web
 
 from ivr.acd.caller import AcdPrompts, caller_media
 from ivr.acd.clock import Clock, SystemClock
-from ivr.acd.exceptions import BusyOnCall, HoldFailed, NoPhone, NotSignedIn, NotYourCall, UnknownQueue, UnknownReason
 from ivr.acd.entry import (
     AcdError,
     Command,
@@ -28,10 +27,10 @@ from ivr.acd.entry import (
     QueueOutcome,
     QueueResult,
 )
+from ivr.acd.exceptions import BusyOnCall, HoldFailed, NoPhone, NotSignedIn, NotYourCall, UnknownQueue, UnknownReason
 from ivr.acd.model import (
     AgentSlot,
     QueueConfig,
-    QueueRequestLike,
     Waiting,
     WaitList,
     match,
@@ -50,6 +49,7 @@ from ivr.acd.ports import (
 from ivr.acd.records import AcdRecords
 from ivr.acd.roster import BUSY, LOGIN_REASON, AgentRoster
 from ivr.callers import effective_priority
+from ivr.calls.ports import QueueRequestLike
 from ivr.calls.timeline import Timeline
 from ivr.channel import ChannelError
 from ivr.db import Database

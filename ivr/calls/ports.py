@@ -28,6 +28,20 @@ class StoredTrack(Protocol):
     def size_bytes(self) -> int: ...
 
 
+class QueueRequestLike(Protocol):
+    """What a flow hands over when it wants a person (ivr.engine.context.QueueRequest has these): the ACD
+    queues it on ARI, app_queue on AGI (with the call id, see ivr/calls/agi/queue.py)."""
+
+    @property
+    def queue(self) -> str: ...
+
+    @property
+    def skill(self) -> str: ...
+
+    @property
+    def priority(self) -> int: ...
+
+
 class RecordingSink(Protocol):
     async def register(self, call_id: int, handle: RecordingHandle,
                        started_at: dt.datetime | None = None) -> None:

@@ -25,6 +25,7 @@ from collections.abc import Mapping
 from typing import Protocol, cast
 
 from ivr.callers import effective_priority
+from ivr.calls.ports import QueueRequestLike
 from ivr.channel import Channel
 
 QUEUE_CONTEXT = "hotline-agi-queue"
@@ -34,37 +35,28 @@ QUEUE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 _SKILL = re.compile(r"[\w.-]{0,64}")
 
 
-class QueueRequestLike(Protocol):
-    """What a flow hands over when it wants a person (ivr.engine.context.QueueRequest has these)."""
+class AgiQueueRequest(QueueRequestLike, Protocol):
+    """A queue request over AGI also names its call row (the dialplan's HOTLINE_CALL_ID)."""
 
     @property
     def call_id(self) -> int: ...
 
-    @property
-    def queue(self) -> str: ...
 
-    @property
-    def skill(self) -> str: ...
-
-    @property
-    def priority(self) -> int: ...
-
-
-def queue_request_of(result: object) -> QueueRequestLike | None:
+def queue_request_of(result: object) -> AgiQueueRequest | None:
     """The queue request in a FlowRunner's result (the engine's FlowResult with outcome "queue"), else None."""
     if result is None or str(getattr(result, "outcome", "")) != "queue":
         return None
     request = getattr(result, "queue", None)
     if request is None or not all(hasattr(request, a) for a in ("queue", "skill", "priority", "call_id")):
         return None
-    return cast(QueueRequestLike, request)
+    return cast(AgiQueueRequest, request)
 
 
 def safe_queue_name(name: str) -> str:
     return name if QUEUE_NAME.fullmatch(name) else ""
 
 
-def queue_variables(request: QueueRequestLike, *, special_care: bool = False,
+def queue_variables(request: AgiQueueRequest, *, special_care: bool = False,
                     wait_seconds: int | None = None) -> dict[str, str]:
     """The channel variables [hotline-agi-queue] reads, in the order they are set."""
     skill = str(request.skill or "")

@@ -33,7 +33,7 @@ from ivr.calls.agi.hangup import SESSION_HANGUP_CAUSE, HangupHandler
 from ivr.calls.agi.lookup import LookupHandler
 from ivr.calls.agi.queue import (
     QUEUE_CONTEXT,
-    QueueRequestLike,
+    AgiQueueRequest,
     hand_to_app_queue,
     queue_request_of,
     queue_variables,
@@ -268,7 +268,7 @@ class AgiServer:
             await self._close_call(call_id, channel)
 
     async def _queue_in_dialplan(self, env: AgiEnvironment, channel: AgiChannel,
-                                 request: QueueRequestLike) -> None:
+                                 request: AgiQueueRequest) -> None:
         special_care, wait = await self._queue_facts(request)
         variables = queue_variables(request, special_care=special_care, wait_seconds=wait)
         if variables["HOTLINE_QUEUE"] != request.queue:
@@ -290,7 +290,7 @@ class AgiServer:
             log.warning("call %s: could not record the queue hand-off: %s: %s", request.call_id,
                         type(exc).__name__, exc)
 
-    async def _queue_facts(self, request: QueueRequestLike) -> tuple[bool, int | None]:
+    async def _queue_facts(self, request: AgiQueueRequest) -> tuple[bool, int | None]:
         """(special care, the queue's max wait): the same inputs the ACD uses; defaults without a database."""
         if self.db is None:
             return False, None
