@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from recordings.qa.context import Context, Track
 from recordings.qa.model import Evidence, RuleResult, Segment
 from recordings.qa.rubric import ForbiddenPhrase, RuleSpec
-from recordings.qa.text import best_match, find_digits, find_exact
+from recordings.qa.text import best_match, find_digits, find_exact, find_number
 
 
 class _Params(BaseModel):
@@ -373,12 +373,14 @@ def complaint(ctx: Context, spec: RuleSpec, p: NoParams) -> RuleResult:
     for speaker in ("caller", "agent"):
         track = ctx.track(speaker)
         for w in ctx.rubric.spec.complaint_words:
-            spans = [find_digits(w, track.text)] if w.isdigit() else _occurrences(ctx, track, w)
+            # A number is a risk word only as a whole number: 12345 inside a landline or a bank card is not
+            # the citizen hotline.
+            # Two-syllable words by their characters only: by sound, 生效谢谢 (xiao xie) would be 消协.
+            spans = find_number(w, track.text) if w.isdigit() else _occurrences(ctx, track, w, pinyin_min_chars=3)
             for sp in spans:
-                if sp is not None:
-                    ev.append(track.evidence(*sp, context=6))
-                    if w not in words:
-                        words.append(w)
+                ev.append(track.evidence(*sp, context=6))
+                if w not in words:
+                    words.append(w)
     if not ev:
         return _result(spec, True, detail="未发现投诉/曝光风险词")
     return _result(spec, False, points=spec.points, detail=f"提及：{'、'.join(words)}", evidence=ev, review=True)

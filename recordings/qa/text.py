@@ -238,4 +238,60 @@ def find_digits(digits: str, text: str) -> tuple[int, int] | None:
     return origin[i], origin[i + len(digits) - 1] + 1
 
 
+_MULTIPLIERS = frozenset("十百千万亿")
+# Inside one written number: "0571-8812 3456", "幺 二 三" (Vosk puts a space between words).
+_NUMBER_JOINERS = frozenset(" \u00a0\u3000-‐‑–—")
+
+
+def _digit_script(ch: str) -> tuple[str, str] | None:
+    """(script, digit) of a character that is a digit as written: 'a' for ASCII / full-width / other Unicode
+    digits, 'h' for the Chinese digits (幺 两 〇 included; 十百千万 as 'x', a number that is not a digit
+    string). Homophones are not digits here: 意义另 (yi yi ling) is not 110."""
+    if ch in DIGIT_CHARS:
+        return "h", DIGIT_CHARS[ch]
+    if ch in _MULTIPLIERS:
+        return "h", "x"
+    if ch.isdigit():
+        c = unicodedata.normalize("NFKC", ch)
+        return ("a", c) if len(c) == 1 and c.isascii() else ("a", str(unicodedata.digit(ch, 0)))
+    return None
+
+
+def number_tokens(text: str) -> list[tuple[str, int, int]]:
+    """Every number written in text as (digits, start, end): the whole run, never a part of it.
+
+    A run goes on across spaces and dashes between digits of the same script and ends at anything else, also
+    where ASCII digits meet Chinese ones: "打12345一直没人管" holds 12345 (一直 is a word), "0571-8812 3456"
+    holds 057188123456 and no 12345. Multipliers (一万二千三百四十五) make a run that no digit string equals.
+    """
+    out: list[tuple[str, int, int]] = []
+    i, n = 0, len(text)
+    while i < n:
+        got = _digit_script(text[i])
+        if got is None:
+            i += 1
+            continue
+        script, digits, start, end = got[0], [got[1]], i, i + 1
+        j = i + 1
+        while j < n:
+            if text[j] in _NUMBER_JOINERS:
+                j += 1
+                continue
+            nxt = _digit_script(text[j])
+            if nxt is None or nxt[0] != script:
+                break
+            digits.append(nxt[1])
+            j += 1
+            end = j
+        out.append(("".join(digits), start, end))
+        i = end
+    return out
+
+
+def find_number(digits: str, text: str) -> list[tuple[int, int]]:
+    """Where the digit string is said as a whole number (see number_tokens): 12345 in 打幺二三四五投诉, not in
+    0571-8812 3456 or a bank card number. Source spans, in order."""
+    return [(s, e) for d, s, e in number_tokens(text) if d == digits] if digits else []
+
+
 _FOLDED_DIGITS = _folded_digits()  # constant, derived once from DIGIT_SYLLABLES

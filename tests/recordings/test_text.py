@@ -3,7 +3,16 @@
 from __future__ import annotations
 
 from recordings.qa.model import Segment, Word
-from recordings.qa.text import Codebook, best_match, find_digits, find_exact, join_words, spoken_digits
+from recordings.qa.text import (
+    Codebook,
+    best_match,
+    find_digits,
+    find_exact,
+    find_number,
+    join_words,
+    number_tokens,
+    spoken_digits,
+)
 
 
 def test_join_words_by_script() -> None:
@@ -52,3 +61,22 @@ def test_segment_time_from_words_or_interpolated() -> None:
     assert seg.time_at(2) == 2.0 and seg.time_at(4, end=True) == 2.5
     plain = Segment("agent", 10.0, 14.0, "一二三四")
     assert plain.time_at(2) == 12.0
+
+
+def test_numbers_are_whole_tokens() -> None:
+    assert find_number("12345", "我要打12345投诉") == [(3, 8)]
+    assert find_number("12345", "再不来我就打幺二三四五投诉") == [(6, 11)]
+    assert find_number("12345", "打 幺 二 三 四 五 投诉") == [(2, 11)], "Vosk's spaces stay inside the number"
+    assert find_number("12345", "打一二三四五") == [(1, 6)]
+    assert find_number("12345", "打12345一直没人管") == [(1, 6)], "a Chinese word after Arabic digits"
+    # Inside longer numbers: a landline, a bank card, an account, in either script.
+    assert find_number("12345", "我家电话0571-8812 3456") == []
+    assert find_number("12345", "卡号6222 0212 3456 7890") == []
+    assert find_number("12345", "户号幺二三四五六") == []
+    assert find_number("12345", "零幺二三四五") == []
+    assert find_number("12345", "欠费一万二千三百四十五元") == []
+    assert find_number("110", "一百一十") == [] and find_number("110", "打幺幺零") == [(1, 4)]
+    # Homophones of digits are not digits here: 意义另 is yi yi ling, but not 110.
+    assert find_number("110", "这很有意义另外") == []
+    assert find_number("95598", "打九五五九八") == [(1, 6)]
+    assert [d for d, _, _ in number_tokens("0571-8812 3456，幺三八")] == ["057188123456", "138"]
