@@ -92,8 +92,14 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
         raise _cli_error(str(exc)) from None
     out: list[dict[str, Any]] = []
     with _progress(total, "转写", "s") as bar:
+        def advance(seconds: float) -> None:
+            # The chunks' lengths summed as floats can pass the files' total by a rounding error, and tqdm
+            # prints a warning on the user's terminal for a bar past 100 %.
+            bar.n = min(bar.n + seconds, total)
+            bar.refresh()
+
         for f, speaker in tracks:
-            segs = transcriber.transcribe(f, speaker, progress=bar.update)
+            segs = transcriber.transcribe(f, speaker, progress=advance)
             out.append({"file": str(f), "segments": [
                 {"speaker": g.speaker, "start": g.start, "end": g.end, "text": g.text, "confidence": g.confidence,
                  "words": g.words_json()} for g in segs]})
