@@ -1,4 +1,5 @@
-"""Set-up for recordings tests: agents, finished calls with their ring timeline, the Vosk model path."""
+"""Set-up for recordings tests: agents, finished calls with their ring timeline, the Vosk model path, what the
+model hears on a file (decoded once)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from sqlalchemy import select
 from ivr.db import Database
 from ivr.db.models import Agent, Call, CallState, HangupSide, Offer, OfferResult, Role, TranscriptSegment
 from recordings.qa.model import Segment
+from recordings.transcribe import Transcriber
 
 _channels = itertools.count(1)
 
@@ -74,3 +76,18 @@ async def store_segments(db: Database, call_id: int, segments: list[Segment]) ->
     async with db.begin() as s:
         s.add_all(TranscriptSegment(call_id=call_id, speaker=g.speaker, start_seconds=g.start, end_seconds=g.end,
                                     text=g.text, words=g.words_json()) for g in segments)
+
+
+class Heard:
+    """What the session's transcriber hears on a track, decoded once per (file, speaker): recognition is
+    deterministic (dither off), so a test comparing against it need not decode the same file again."""
+
+    def __init__(self, transcriber: Transcriber) -> None:
+        self.transcriber = transcriber
+        self._done: dict[tuple[Path, str], tuple[Segment, ...]] = {}
+
+    def __call__(self, path: Path, speaker: str) -> tuple[Segment, ...]:
+        key = (path.resolve(), speaker)
+        if key not in self._done:
+            self._done[key] = tuple(self.transcriber.transcribe(path, speaker))
+        return self._done[key]

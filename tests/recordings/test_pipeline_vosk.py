@@ -82,9 +82,9 @@ async def test_call_is_transcribed_per_speaker_and_scored(db: Database, settings
 
 async def test_redone_job_leaves_one_identical_set_of_segments(db: Database, settings: Settings, rubric: Rubric,
                                                                transcriber: Transcriber,
-                                                               synth_call: SynthCall) -> None:
+                                                               short_call: SynthCall) -> None:
     call = await finished_call(db)
-    await RecordingStore(db, IMPORT_ARCHIVE).import_files(call.call_id, {"agent": synth_call.paths["agent"]})
+    await RecordingStore(db, IMPORT_ARCHIVE).import_files(call.call_id, {"agent": short_call.paths["agent"]})
     worker = TranscriptionWorker(db, settings, transcriber, rubric=rubric)
 
     async def stored() -> list[tuple[str, float, str]]:
