@@ -45,6 +45,7 @@ ERROR_TEXTS: dict[str, tuple[str, str]] = {
     "workorders.invalid_complaint_level": ("投诉等级应为1、2或3", "Complaint level must be 1, 2 or 3"),
     "workorders.naive_time": ("时间缺少时区", "Time without a timezone"),
     "workorders.number_exhausted": ("工单编号分配失败，请重试", "No free order number; try again"),
+    "workorders.calendar_file": ("节假日文件有误：{file}", "The holiday file cannot be read: {file}"),
     "wrapup.category_required": ("请选择来电分类", "Choose a call category"),
     "wrapup.text_too_long": ("{field_label}不能超过{max}字", "{field_label_en} is limited to {max} characters"),
     "wrapup.unknown_order_type": ("未知的工单类型：{value}", "Unknown work-order type: {value}"),

@@ -42,6 +42,7 @@ from ivr.periodic import in_background, repeat
 from ivr.settings import Settings
 from ivr.speech import SPEECH, Recognizer, SpeechError
 from ivr.workorders import ORDERS, WorkOrderService
+from ivr.workorders.calendar import WorkingCalendar
 from ivr.workorders.intake import SWEEP_EVERY, FallbackSweeper
 from recordings.store import RecordingStore
 
@@ -74,7 +75,10 @@ async def database_ctx(app: web.Application) -> AsyncIterator[None]:
             await asyncio.sleep(delay)
             delay = min(delay * 2, 10.0)
     app[keys.DB] = db
-    app[ORDERS] = WorkOrderService(db, settings.hotline.zone)
+    calendar = await asyncio.to_thread(WorkingCalendar.from_directory, settings.workorders.calendar_dir)
+    for problem in calendar.problems:
+        log.error("work-order calendar: %s (left out: that year counts from the package or is estimated)", problem)
+    app[ORDERS] = WorkOrderService(db, settings.hotline.zone, calendar=calendar)
     try:
         yield
     finally:

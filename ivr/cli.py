@@ -20,6 +20,7 @@ REGISTRARS: Sequence[str] = (
     "call_flows.cli",
     "recordings.cli",
     "agent_console.cli",
+    "ivr.workorders.cli",
 )
 
 

@@ -223,6 +223,14 @@ class QaSettings(_Section):
     rubric: Path | None = None
 
 
+class WorkOrderSettings(_Section):
+    # One holiday-cn JSON file per year (2027.json): overrides and extends the chinesecalendar package.
+    calendar_dir: Path = Path("var/calendar")
+    warn_share: float = Field(0.8, gt=0, lt=1)  # a clock this far used is "nearly due"
+    sweep_seconds: float = Field(60.0, gt=0)  # how often open orders' clocks are checked
+    escalate_after_working_days: int = Field(5, ge=1)  # an unanswered 催办 goes to the supervisor
+
+
 class SecretsSettings(_Section):
     # Relative: to the settings file's directory (the working directory without one), so a config elsewhere
     # never picks up this checkout's var/secrets.toml.
@@ -239,6 +247,7 @@ class Settings(_Section):
     recordings: RecordingSettings = RecordingSettings()
     vosk: VoskSettings = VoskSettings()
     qa: QaSettings = QaSettings()
+    workorders: WorkOrderSettings = WorkOrderSettings()
     secrets: SecretsSettings = SecretsSettings()
     source: str = Field("<defaults>", exclude=True)
     # "console.secret" -> where its value came from ("environment variable ...", "<file>:<line>"), for messages.

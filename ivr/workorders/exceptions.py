@@ -25,3 +25,9 @@ class NumberExhausted(Conflict, WorkOrderError):
     """Concurrent creators kept taking the same number: retried, then given up (a person retries)."""
 
     error_id = "workorders.number_exhausted"
+
+
+class CalendarFileError(InvalidInput, WorkOrderError):
+    """An operator's holiday file that cannot be read as holiday-cn JSON; str() names file:line."""
+
+    error_id = "workorders.calendar_file"

@@ -41,3 +41,9 @@ class Deadlines:
     finish_due_at: dt.datetime | None
     callback_required: bool
     callback_due_at: dt.datetime | None
+    reply_due_at: dt.datetime | None = None  # the centre answers the caller (回复), provisional until the reply
+    estimated_years: tuple[int, ...] = ()  # years the calendar does not know: counted with weekends only
+
+    @property
+    def estimated(self) -> bool:
+        return bool(self.estimated_years)

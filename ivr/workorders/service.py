@@ -5,13 +5,13 @@ order: one numbering, the regulation deadlines, a history that says where it cam
 from __future__ import annotations
 
 import datetime as dt
-from typing import Iterable
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from ivr.db import Database
 from ivr.db.models import WorkOrder, WorkOrderStatus
+from ivr.workorders.calendar import WorkingCalendar
 from ivr.workorders.exceptions import EmptyDescription, NaiveTime, NumberExhausted
 from ivr.workorders.model import NewWorkOrder
 from ivr.workorders.rules import complaint_level_of, deadlines, order_number
@@ -20,11 +20,12 @@ NUMBER_ATTEMPTS = 10
 
 
 class WorkOrderService:
-    def __init__(self, db: Database, zone: dt.tzinfo) -> None:
+    def __init__(self, db: Database, zone: dt.tzinfo, *, calendar: WorkingCalendar | None = None) -> None:
         self.db = db
         self.zone = zone
+        self.calendar = calendar if calendar is not None else WorkingCalendar.builtin()
 
-    async def create(self, new: NewWorkOrder, *, at: dt.datetime, holidays: Iterable[dt.date] = ()) -> WorkOrder:
+    async def create(self, new: NewWorkOrder, *, at: dt.datetime) -> WorkOrder:
         """Insert the order with its deadlines; numbers are per local day and retried on a concurrent clash."""
         description = new.description.strip()
         if not description:
@@ -32,7 +33,7 @@ class WorkOrderService:
         if at.tzinfo is None:
             raise NaiveTime("created_at must be an aware datetime")
         level = complaint_level_of(new.type, new.complaint_level)
-        due = deadlines(new.type, at, self.zone, complaint_level=level, holidays=holidays)
+        due = deadlines(new.type, at, self.zone, complaint_level=level, calendar=self.calendar)
         local_midnight = at.astimezone(self.zone).replace(hour=0, minute=0, second=0, microsecond=0)
         created: dict[str, object] = {"at": at.isoformat(), "action": "created", "by": new.owner_pk,
                                       "source": new.source.value}

@@ -11,6 +11,7 @@ from ivr.db import Database
 from ivr.db.models import WorkOrder, WorkOrderType
 from ivr.workorders import NewWorkOrder, OrderSource
 from ivr.workorders.exceptions import EmptyDescription, InvalidComplaintLevel, NaiveTime
+from ivr.workorders.calendar import calendar_from_days
 from ivr.workorders.rules import add_working_days, deadlines, into_callback_window
 from tests.builders import ZONE as CHINA
 from tests.builders import order_service
@@ -37,6 +38,9 @@ def test_consultation_and_praise_need_no_callback_emergency_dispatches_at_once()
     c = deadlines(WorkOrderType.CONSULTATION, TUE_10, CHINA)
     assert local(c.dispatch_due_at) == dt.datetime(2026, 3, 3, 10, 20) and not c.callback_required
     assert c.callback_due_at is None
+    # no 回访, but the centre still tells the caller the unit's answer (004 §14(二))
+    assert local(c.reply_due_at) == dt.datetime(2026, 3, 5, 10, 0)
+    assert deadlines(WorkOrderType.PRAISE, TUE_10, CHINA).reply_due_at is None
     assert not deadlines(WorkOrderType.PRAISE, TUE_10, CHINA).callback_required
     assert not deadlines(WorkOrderType.SUGGESTION, TUE_10, CHINA).callback_required
     e = deadlines(WorkOrderType.EMERGENCY, TUE_10, CHINA)
@@ -63,7 +67,8 @@ def test_bad_complaint_level_and_naive_time_are_refused() -> None:
 def test_working_days_skip_weekends_and_holidays() -> None:
     fri = dt.datetime(2026, 3, 6, 16, 0, tzinfo=CHINA)
     assert local(add_working_days(fri, 1, CHINA)) == dt.datetime(2026, 3, 9, 16, 0)
-    assert local(add_working_days(fri, 1, CHINA, frozenset({dt.date(2026, 3, 9)}))) == dt.datetime(2026, 3, 10, 16, 0)
+    day_off = calendar_from_days([("2026-03-09", "地方假日", True)])
+    assert local(add_working_days(fri, 1, CHINA, day_off)) == dt.datetime(2026, 3, 10, 16, 0)
     sat = dt.datetime(2026, 3, 7, 9, 0, tzinfo=CHINA)
     assert local(add_working_days(sat, 1, CHINA)) == dt.datetime(2026, 3, 9, 9, 0)
     d = deadlines(WorkOrderType.SERVICE_APPLICATION, fri.astimezone(dt.timezone.utc), CHINA)
