@@ -173,7 +173,8 @@ async def _rescore(args: argparse.Namespace) -> int:
     finally:
         await db.dispose()
     print(f"rubric {rubric.version}: {report.scored} call(s) scored, {report.passed} passed, "
-          f"{report.must_review} to review, {report.skipped_no_transcript} not transcribed yet")
+          f"{report.must_review} to review, {report.unscorable} unscorable, "
+          f"{report.skipped_no_transcript} not transcribed yet")
     if report.errors:
         raise _cli_error("\n".join(report.errors))
     return 0

@@ -39,6 +39,11 @@ QA_MESSAGES: dict[str, tuple[str, str]] = {
     "qa.f.bad": ("筛选条件有误：{error}", "Invalid filter: {error}"),
     "qa.result.pass": ("合格", "Pass"),
     "qa.result.fail": ("不合格", "Fail"),
+    "qa.result.unscorable": ("无法评分", "Unscorable"),
+    "qa.unscorable.short_talk": ("通话过短（不足 {min} 秒）", "Too short (under {min} s)"),
+    "qa.unscorable.no_agent_speech": ("接听后无坐席语音", "No agent speech after the answer"),
+    "qa.count.unscorable": ("其中无法评分 {n} 通，不计入合格率", "of which {n} unscorable, not in the pass rate"),
+    "qa.t.unscorable": ("无法评分", "Unscorable"),
     # table
     "qa.col.time": ("通话时间", "Time"),
     "qa.col.agent": ("坐席", "Agent"),

@@ -14,7 +14,7 @@ import io
 import json
 import logging
 import math
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +37,7 @@ from agent_console.qa.pages import (
     mine_page,
     queue_page,
     trends_page,
+    unscorable_text,
 )
 from agent_console.roles import REVIEW_ROLES, SCORED_ROLES
 from agent_console.views import catalog
@@ -111,10 +112,11 @@ def _iso(value: Any) -> Any:
     return value.isoformat() if isinstance(value, dt.datetime) else value
 
 
-def detail_json(d: CallDetail, queues: dict[str, str]) -> dict[str, Any]:
+def detail_json(d: CallDetail, queues: dict[str, str], request: web.Request) -> dict[str, Any]:
     score = None
     if d.score is not None:
         score = {k: _iso(v) for k, v in asdict(d.score).items()}
+        score["unscorable_text"] = unscorable_text(request, _catalog(request), d.score.unscorable)
     call = {k: _iso(v) for k, v in d.call.items()}
     call["queue_label"] = queues.get(d.call["queue"], d.call["queue"])
     return {"call": call,
@@ -134,13 +136,15 @@ async def qa_list(request: web.Request) -> web.Response:
     svc = _service(request, page=True)
     choices = await _choices(request, svc)
     parsed = parse_filter(request.query, choices, _zone(request))
-    items, total = [], 0
+    items, total, unscorable = [], 0, 0
     if not parsed.errors:
         items, total = await svc.list_scores(_viewer(p), parsed.flt)
+        if parsed.flt.unscorable is None:  # counted apart: how many of these have no verdict
+            unscorable = (await svc.list_scores(_viewer(p), replace(parsed.flt, unscorable=True, limit=0)))[1]
     c = _catalog(request)
     return list_page(request, c, form=parsed.form, choices=choices,
                      errors=[c.t("qa.f.bad", error=e) for e in parsed.errors], items=items, total=total,
-                     page=parsed.page)
+                     page=parsed.page, unscorable=unscorable)
 
 
 @require(*REVIEW_ROLES, page=True)
@@ -201,7 +205,8 @@ async def qa_call_page(request: web.Request) -> web.Response:
     except QaNotFound:
         await log_read(request.app[keys.DB], p, VIEW_TRANSCRIPT, refused=f"no call {call_id}")
         return _page_error(request, 404, c.t("qa.not_found"))
-    return detail_page(request, c, detail_json(d, dict(await _queues(request))), may_review=may_review(p.role))
+    return detail_page(request, c, detail_json(d, dict(await _queues(request)), request),
+                       may_review=may_review(p.role))
 
 
 @require(*REVIEW_ROLES, page=True)
@@ -317,7 +322,7 @@ async def api_call(request: web.Request) -> web.Response:
     except QaNotFound:
         await log_read(request.app[keys.DB], p, VIEW_TRANSCRIPT, refused=f"no call {call_id}")
         raise
-    return web.json_response(detail_json(d, dict(await _queues(request))))
+    return web.json_response(detail_json(d, dict(await _queues(request)), request))
 
 
 def _points(value: Any) -> float | None:
@@ -355,4 +360,4 @@ async def api_review(request: web.Request) -> web.Response:
                                       comment=comment)
     d = await svc.call_detail(viewer, call_id)
     return web.json_response({"ok": True, "review_id": review_id,
-                              "detail": detail_json(d, dict(await _queues(request)))})
+                              "detail": detail_json(d, dict(await _queues(request)), request)})

@@ -426,6 +426,12 @@ class QaScore(Base):
     # would silently change scores under the same version, so the scorer refuses to mix them.
     rubric_hash: Mapped[str] = mapped_column(String(64), default="")
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    # Why the call has no verdict (recordings/qa/model.py UNSCORABLE); "" when it has one.
+    unscorable: Mapped[str] = mapped_column(String(32), default="")
+    # Drawn for the spot-check list (抽检): a passing call a person looks at anyway.
+    spot_check: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
+    # Scored from the timeline only: the speech rules wait for the transcript.
+    speech_pending: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
 class QaReview(Base):

@@ -115,6 +115,14 @@ class RuleResult:
                 "evidence": [e.as_json() for e in self.evidence]}
 
 
+# Why a call cannot be scored (QaResult.unscorable; the QA pages word them): too short to judge, or nothing
+# of the agent's to judge. Such a call has no verdict: counted apart, out of the pass rate, not reviewed as a
+# low score.
+SHORT_TALK = "short_talk"
+NO_AGENT_SPEECH = "no_agent_speech"
+UNSCORABLE = (SHORT_TALK, NO_AGENT_SPEECH)
+
+
 @dataclass(frozen=True)
 class QaResult:
     rubric_version: str
@@ -126,6 +134,7 @@ class QaResult:
     must_review: bool
     review_reasons: tuple[str, ...]
     rules: tuple[RuleResult, ...] = field(default_factory=tuple)
+    unscorable: str = ""  # one of UNSCORABLE, "" when the call has a verdict
 
     def rule(self, rule_id: str) -> RuleResult:
         for r in self.rules:

@@ -51,6 +51,14 @@ class RuleSpec(_Model):
     params: dict[str, Any] = Field(default_factory=dict)
 
 
+class UnscorableSpec(_Model):
+    """When a call has nothing to judge. A call the agent hung up is always scored: ending a call is itself
+    what the hang-up rule judges."""
+
+    min_talk_seconds: float = Field(10.0, ge=0)  # answer to hang-up shorter than this: the caller left early
+    need_agent_speech: bool = True  # a transcript without a single agent segment
+
+
 class RubricFile(_Model):
     version: str = Field(min_length=1, max_length=32)
     title: str = ""
@@ -58,6 +66,7 @@ class RubricFile(_Model):
     must_review_below: float = Field(ge=0)
     forbidden_phrases: str | None = None
     complaint_words: tuple[str, ...] = ()
+    unscorable: UnscorableSpec = UnscorableSpec()
     rules: tuple[RuleSpec, ...] = Field(min_length=1)
 
     @field_validator("version", mode="before")

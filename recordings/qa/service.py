@@ -65,6 +65,7 @@ from recordings.qa.exceptions import (
     UnknownRule,
     WholeCallHasNoPoints,
 )
+from recordings.qa.model import NO_AGENT_SPEECH, SHORT_TALK
 from recordings.qa.rubric import Rubric
 from recordings.qa.store import answer_offset
 from recordings.qa.text import DIGIT_CHARS, find_digits
@@ -85,6 +86,7 @@ class ScoreFilter:
     category: str | None = None  # calls.category (set at wrap-up)
     team: str | None = None  # agents.team of the answering agent
     keyword: str | None = None  # a word in the transcript (either speaker)
+    unscorable: bool | None = None  # True: only the calls with nothing to judge; False: only those with a verdict
     rubric_version: str | None = None  # default: the service's current rubric
     limit: int = 50
     offset: int = 0
@@ -113,6 +115,7 @@ class ScoreItem:
     failed_rules: tuple[str, ...]
     queue: str = ""
     category: str = ""
+    unscorable: str = ""  # why the call has no verdict (recordings/qa/model.py UNSCORABLE), "" when it has one
 
 
 @dataclass(frozen=True)
@@ -124,6 +127,10 @@ class CallDetail:
     rules: list[dict[str, Any]]  # per rule: results JSON + "override" (latest review points or None)
     reviews: list[dict[str, Any]] = field(default_factory=list)
     masked: bool = True
+
+
+# The export's words for model.UNSCORABLE (the pages take theirs from the QA catalog).
+UNSCORABLE_CSV = {SHORT_TALK: "通话过短", NO_AGENT_SPEECH: "无坐席语音"}
 
 
 def has_digit(text: str) -> bool:
@@ -169,7 +176,7 @@ class QaService:
         pass_score = self.rubric.spec.pass_score
         if sc.rubric_version != self.rubric.version and not over:
             return round(total, 2), sc.passed, sc.instant_fail, tuple(failed)
-        return round(total, 2), (not instant and total >= pass_score), instant, tuple(failed)
+        return round(total, 2), (not instant and total >= pass_score and not sc.unscorable), instant, tuple(failed)
 
     def _item(self, viewer: Viewer, sc: QaScore, call: Call, agent: Agent | None,
               reviews: list[QaReview]) -> ScoreItem:
@@ -183,7 +190,7 @@ class QaService:
                          max_total=sc.max_total, passed=passed, instant_fail=instant, must_review=sc.must_review,
                          reviewed=any(not r.rule_id for r in reviews),
                          review_reasons=tuple(str(x) for x in sc.review_reasons), failed_rules=failed,
-                         queue=call.queue_name, category=call.category)
+                         queue=call.queue_name, category=call.category, unscorable=sc.unscorable)
 
     def _select(self, viewer: Viewer, flt: ScoreFilter) -> Select[Any]:
         """The SQL part of a filter: everything that does not depend on reviewers' overrides."""
@@ -200,6 +207,8 @@ class QaService:
             q = q.where(Call.started_at < flt.until)
         if flt.must_review is not None:
             q = q.where(QaScore.must_review.is_(flt.must_review))
+        if flt.unscorable is not None:
+            q = q.where((QaScore.unscorable != "") if flt.unscorable else (QaScore.unscorable == ""))
         if flt.queue:
             q = q.where(Call.queue_name == flt.queue)
         if flt.category:
@@ -250,7 +259,8 @@ class QaService:
             items = [i for i in items if i.call_id in hits]
         # Filters on the effective (reviewed) result are applied here: they depend on the overrides.
         return [i for i in items
-                if (flt.passed is None or i.passed is flt.passed)
+                # An unscorable call neither passes nor fails.
+                if (flt.passed is None or (i.passed is flt.passed and not i.unscorable))
                 and (flt.reviewed is None or i.reviewed is flt.reviewed)
                 and (flt.min_total is None or i.effective_total >= flt.min_total)
                 and (flt.max_total is None or i.effective_total <= flt.max_total)
@@ -417,7 +427,8 @@ class QaService:
         w = csv.writer(out)
         w.writerow(["通话ID", "开始时间(UTC)", "坐席工号", "坐席姓名", "来电号码", "通话时长(秒)", "队列", "来电分类",
                     "评分表版本",
-                    "得分", "复核后得分", "满分", "合格", "一票否决", "需复核", "已复核", "复核原因", "未通过项", "证据"])
+                    "得分", "复核后得分", "满分", "合格", "一票否决", "需复核", "已复核", "复核原因", "未通过项", "证据",
+                    "无法评分"])
         titles = {r.id: r.title for r in self.rubric.spec.rules}
         for i in items:
             rows = results.get(i.score_id, [])
@@ -432,7 +443,8 @@ class QaService:
                         i.rubric_version, i.total,
                         i.effective_total, i.max_total, "是" if i.passed else "否", "是" if i.instant_fail else "否",
                         "是" if i.must_review else "否", "是" if i.reviewed else "否", "；".join(i.review_reasons),
-                        "、".join(titles.get(f, f) for f in i.failed_rules), evidence])
+                        "、".join(titles.get(f, f) for f in i.failed_rules), evidence,
+                        UNSCORABLE_CSV.get(i.unscorable, i.unscorable)])
         if items:
             async with self.db.begin() as s:
                 for i in items:

@@ -148,6 +148,7 @@ async def save_score(s: AsyncSession, call_id: int, result: QaResult) -> QaScore
     row.instant_fail, row.must_review = result.instant_fail, result.must_review
     row.results, row.review_reasons = result.results_json(), list(result.review_reasons)
     row.rubric_hash, row.created_at = result.rubric_hash, utcnow()
+    row.unscorable = result.unscorable
     await s.flush()
     return row
 
@@ -174,6 +175,7 @@ class RescoreReport:
     errors: list[str] = field(default_factory=list)
     passed: int = 0
     must_review: int = 0
+    unscorable: int = 0  # scored calls with nothing to judge (in scored, not in passed)
 
 
 async def calls_to_rescore(db: Database, since: dt.datetime, until: dt.datetime | None = None) -> list[int]:
@@ -204,6 +206,7 @@ async def rescore(db: Database, rubric: Rubric, settings: Settings, since: dt.da
                 report.scored += 1
                 report.passed += result.passed
                 report.must_review += result.must_review
+                report.unscorable += bool(result.unscorable)
             except RubricChanged as exc:
                 report.errors.append(str(exc))
                 if progress is not None:

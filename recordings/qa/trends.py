@@ -43,6 +43,7 @@ class Trends:
     days: list[Bucket] = field(default_factory=list)
     agents: list[Bucket] = field(default_factory=list)
     rules: list[RuleCount] = field(default_factory=list)
+    unscorable: int = 0  # calls with nothing to judge: counted here, not in calls, average or pass rate
 
     def as_json(self) -> dict[str, Any]:
         def bucket(b: Bucket) -> dict[str, Any]:
@@ -52,7 +53,7 @@ class Trends:
                 "average": self.average, "pass_rate": self.pass_rate, "days": [bucket(b) for b in self.days],
                 "agents": [bucket(b) for b in self.agents],
                 "rules": [{"id": r.rule_id, "title": r.title, "failed": r.failed, "share": r.share}
-                          for r in self.rules]}
+                          for r in self.rules], "unscorable": self.unscorable}
 
 
 def _bucket(key: str, label: str, items: list[ScoreItem]) -> Bucket:
@@ -63,9 +64,11 @@ def _bucket(key: str, label: str, items: list[ScoreItem]) -> Bucket:
 
 def summarize(items: list[ScoreItem], since: dt.datetime, until: dt.datetime,
               titles: dict[str, str], zone: dt.tzinfo) -> Trends:
-    """Pure: the trend figures of a list of scored calls."""
+    """Pure: the trend figures of a list of scored calls. Unscorable calls are only counted."""
+    unscorable = sum(1 for i in items if i.unscorable)
+    items = [i for i in items if not i.unscorable]
     if not items:
-        return Trends(since=since, until=until, calls=0, average=None, pass_rate=None)
+        return Trends(since=since, until=until, calls=0, average=None, pass_rate=None, unscorable=unscorable)
     by_day: dict[str, list[ScoreItem]] = {}
     by_agent: dict[str, list[ScoreItem]] = {}
     names: dict[str, str] = {}
@@ -81,7 +84,7 @@ def summarize(items: list[ScoreItem], since: dt.datetime, until: dt.datetime,
         days=[_bucket(d, d[5:], by_day[d]) for d in sorted(by_day)],
         agents=sorted((_bucket(a, names[a], v) for a, v in by_agent.items()), key=lambda b: (b.average, b.key)),
         rules=[RuleCount(rule_id=r, title=titles.get(r, r), failed=n, share=round(100.0 * n / len(items), 1))
-               for r, n in sorted(failed.items(), key=lambda kv: (-kv[1], kv[0]))])
+               for r, n in sorted(failed.items(), key=lambda kv: (-kv[1], kv[0]))], unscorable=unscorable)
 
 
 async def team_trends(service: QaService, viewer: Viewer, since: dt.datetime, until: dt.datetime, *,

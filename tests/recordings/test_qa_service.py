@@ -296,3 +296,30 @@ async def test_team_trends(db: Database, world: World) -> None:
         await team_trends(world.svc, Viewer(world.agents["2048"], Role.AGENT), since, until)
     empty = await team_trends(world.svc, world.qa, until, until + dt.timedelta(days=1))
     assert empty.calls == 0 and empty.average is None and empty.days == []
+
+
+async def test_unscorable_calls_are_listed_apart(db: Database, world: World, settings: Settings,
+                                                 rubric: Rubric) -> None:
+    """A caller who hangs up in the greeting: listed with the reason, out of the pass rate, not in review."""
+    c = await finished_call(db, agent_id="1024", talk=4.2, started=utcnow() - dt.timedelta(hours=1))
+    await store_segments(db, c.call_id, FIXTURES["unscorable_caller_left_in_greeting"].segments)
+    result = await score_call(db, c.call_id, rubric, settings)
+    assert result.unscorable == "short_talk" and not result.passed and not result.must_review
+
+    items, n = await world.svc.list_scores(world.qa)
+    assert n == 5
+    item = next(i for i in items if i.call_id == c.call_id)
+    assert item.unscorable == "short_talk" and not item.passed
+    only, n = await world.svc.list_scores(world.qa, ScoreFilter(unscorable=True))
+    assert n == 1 and [i.call_id for i in only] == [c.call_id]
+    failed, _ = await world.svc.list_scores(world.qa, ScoreFilter(passed=False))
+    assert c.call_id not in {i.call_id for i in failed}, "no verdict is not a fail"
+    assert c.call_id not in {i.call_id for i in await world.svc.review_queue(world.qa)}
+
+    now = utcnow()
+    t = await team_trends(world.svc, world.supervisor, now - dt.timedelta(days=1), now + dt.timedelta(hours=1))
+    assert t.calls == 4 and t.unscorable == 1 and t.pass_rate == 50.0
+    out = io.StringIO()
+    await world.svc.export_csv(world.supervisor, ScoreFilter(unscorable=True), out)
+    [header, row] = list(csv.reader(io.StringIO(out.getvalue())))
+    assert dict(zip(header, row))["无法评分"] == "通话过短"

@@ -17,7 +17,8 @@ def test_enough_fixtures_of_each_kind() -> None:
     names = {c.name for c in CALLS}
     assert len(names) == len(CALLS), "fixture names must be unique"
     by_file = {c.source for c in CALLS}
-    assert {"compliant.yaml", "greeting.yaml", "forbidden.yaml", "timing.yaml", "asr_and_review.yaml"} <= by_file
+    assert {"compliant.yaml", "greeting.yaml", "forbidden.yaml", "timing.yaml", "asr_and_review.yaml", "numbers.yaml",
+            "unscorable.yaml"} <= by_file
     assert sum(1 for c in CALLS if c.name.startswith("homophone") or "homophone" in c.name) >= 5
 
 
@@ -39,6 +40,7 @@ def test_fixture(call: FixtureCall) -> None:
     for key in ("passed", "instant_fail", "must_review"):
         if key in exp:
             assert getattr(result, key) is exp[key], f"{key} should be {exp[key]}: {context}"
+    assert result.unscorable == exp.get("unscorable", ""), f"unscorable should be {exp.get('unscorable')}: {context}"
     if "total" in exp:
         assert result.total == pytest.approx(exp["total"]), context
     for rid, text in (exp.get("evidence") or {}).items():
@@ -53,7 +55,9 @@ def test_fixture(call: FixtureCall) -> None:
     # Invariants of every score.
     assert result.max_total == RUBRIC.max_total == 100
     assert 0 <= result.total <= result.max_total
-    assert result.passed == (not result.instant_fail and result.total >= RUBRIC.spec.pass_score)
+    assert result.passed == (not result.instant_fail and result.total >= RUBRIC.spec.pass_score
+                             and not result.unscorable)
+    assert not (result.unscorable and result.instant_fail)
     assert result.must_review == bool(result.review_reasons)
 
 

@@ -95,8 +95,13 @@
     if (!s) { box.append(el("p", { class: "muted", text: t("qa.not_found") })); return; }
     box.append(el("span", { id: "score-total", class: "big", text: num(s.effective_total) }),
       el("span", { class: "muted", text: ` / ${num(s.max_total)} ` }),
-      tag(t(s.passed ? "qa.result.pass" : "qa.result.fail"), s.passed ? "ok" : "bad"));
+      s.unscorable ? tag(t("qa.result.unscorable"), "unscorable")
+        : tag(t(s.passed ? "qa.result.pass" : "qa.result.fail"), s.passed ? "ok" : "bad"));
     $("score-box").dataset.passed = s.passed ? "1" : "0";
+    if (s.unscorable) {
+      // No verdict: say why instead of a pass or a fail.
+      box.append(el("div", { id: "score-unscorable", class: "muted", text: s.unscorable_text }));
+    }
     if (s.instant_fail) box.append(" ", tag(t("qa.tag.instant"), "bad"));
     if (s.must_review && !s.reviewed) box.append(" ", tag(t("qa.tag.review"), "warn"));
     if (s.reviewed) box.append(" ", tag(t("qa.tag.reviewed")));

@@ -1,0 +1,61 @@
+"""The QA pages for what issue 16 adds, over real HTTP against a real database: calls with no verdict
+(unscorable) listed and counted apart."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Any, Callable
+
+from ivr.db.models import utcnow
+from recordings.qa.rubric import load_rubric
+from recordings.qa.store import score_call
+from tests.console.conftest import Console, http, login
+from tests.console.qa_helpers import FIXTURES, QaWorld, seed_scored_calls
+from tests.recordings.helpers import finished_call, store_segments
+
+
+def listed(html: str) -> set[int]:
+    return {int(x) for x in re.findall(r'<tr data-call="(\d+)"', html)}
+
+
+async def started(console: Callable[..., Any], **sections: Any) -> tuple[Console, Any, QaWorld]:
+    c, server = await console(**sections)
+    return c, server, await seed_scored_calls(c.db, c.settings)
+
+
+async def add_scored(c: Console, fixture: str, *, agent_id: str = "1024", hours: float = 1.0) -> int:
+    fx = FIXTURES[fixture]
+    made = await finished_call(c.db, agent_id=agent_id, talk=fx.facts.talk_seconds or 40.0,
+                               started=utcnow() - dt.timedelta(hours=hours))
+    await store_segments(c.db, made.call_id, fx.segments)
+    await score_call(c.db, made.call_id, load_rubric(), c.settings)
+    return made.call_id
+
+
+async def test_unscorable_calls_are_listed_and_counted_apart(console: Callable[..., Any]) -> None:
+    c, server, world = await started(console)
+    short = await add_scored(c, "unscorable_caller_left_in_greeting")
+    async with http(server) as qa, http(server) as boss:
+        await login(qa, "2001")
+        await login(boss, "3001")
+        page = await (await qa.get("/qa")).text()
+        assert short in listed(page)
+        assert "共 5 通" in page and 'id="unscorable-count"' in page and "其中无法评分 1 通" in page
+        row = re.search(rf'<tr data-call="{short}">.*?</tr>', page, re.S)
+        assert row is not None and "无法评分" in row[0] and "通话过短（不足 10 秒）" in row[0]
+        only = await (await qa.get("/qa", params={"result": "unscorable"})).text()
+        assert listed(only) == {short}
+        failed = await (await qa.get("/qa", params={"result": "fail"})).text()
+        assert short not in listed(failed) and listed(failed) == {world.calls["forbidden"], world.calls["late"]}
+        assert short not in listed(await (await qa.get("/qa/review")).text())
+        detail = await (await qa.get(f"/api/qa/calls/{short}")).json()
+        assert detail["score"]["unscorable"] == "short_talk"
+        assert detail["score"]["unscorable_text"] == "通话过短（不足 10 秒）"
+        trends = await (await boss.get("/qa/trends", params={"team": ""})).text()
+        # Four calls with a verdict, two of them passing: the short call is only counted.
+        assert 'id="kpi-calls">4<' in trends and 'id="kpi-pass-rate">50%<' in trends
+        assert 'id="kpi-unscorable">1<' in trends
+        qa.cookie_jar.update_cookies({"hotline_lang": "en"})
+        english = await (await qa.get("/qa")).text()
+        assert "of which 1 unscorable" in english
