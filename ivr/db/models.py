@@ -135,12 +135,17 @@ class WorkOrderType(enum.StrEnum):
 
 
 class WorkOrderStatus(enum.StrEnum):
-    NEW = "new"
-    DISPATCHED = "dispatched"
-    RETURNED = "returned"
-    EXTENDED = "extended"
-    REPLIED = "replied"
-    CLOSED = "closed"
+    """The life of an order (ivr/workorders/states.py says what may follow what)."""
+
+    NEW = "new"  # 受理
+    DISPATCHED = "dispatched"  # 派单: at a responsible unit
+    ACCEPTED = "accepted"  # 签收
+    IN_PROGRESS = "in_progress"  # 处理中: the unit has reached the caller
+    WAITING_CALLER = "waiting_caller"  # 待客户: the completion clock pauses
+    RETURNED = "returned"  # 退单: back at the centre with the unit's reason
+    REPLIED = "replied"  # 办结: the unit's result
+    CALLBACK = "callback"  # 回访: the centre is answering the caller
+    CLOSED = "closed"  # 归档
 
 
 class JobStatus(enum.StrEnum):
