@@ -80,6 +80,9 @@ class CallFacts:
     hangup_side: str | None = None  # caller / agent / system / unknown
     talk_seconds: float | None = None  # answer to hang-up
     holds: tuple[tuple[float, float], ...] = ()  # hold intervals on the transcript axis
+    # The agent ended their leg to hand the caller to the satisfaction survey (the flows' survey entry runs
+    # after the agent hangs up): the caller was not dropped, so that is not 坐席先挂机.
+    handed_to_survey: bool = False
 
 
 @dataclass(frozen=True)

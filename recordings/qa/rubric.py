@@ -110,7 +110,57 @@ class Rubric:
         return got
 
 
-def _read_yaml(path: Path) -> Any:
+@dataclass(frozen=True)
+class _Source:
+    """A parsed YAML file and its node tree, so an error can name the line it is about."""
+
+    path: Path
+    data: Any
+    root: yaml.Node | None
+
+    def line(self, loc: tuple[Any, ...] | list[Any]) -> int:
+        """The line of the deepest part of loc that is in the file: the key itself for an unknown key, the
+        mapping for a missing one."""
+        node = self.root
+        line = node.start_mark.line + 1 if node is not None else 1
+        for part in loc:
+            if isinstance(node, yaml.MappingNode):
+                hit = next(((k, v) for k, v in node.value if isinstance(k, yaml.ScalarNode) and k.value == str(part)),
+                           None)
+                if hit is None:
+                    break
+                line, node = hit[0].start_mark.line + 1, hit[1]
+            elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and 0 <= part < len(node.value):
+                node = node.value[part]
+                line = node.start_mark.line + 1
+            else:
+                break
+        return line
+
+    def error(self, loc: tuple[Any, ...] | list[Any], message: str) -> RubricError:
+        return RubricError(f"{self.path}:{self.line(loc)}: {message}")
+
+
+def _duplicate_keys(node: yaml.Node | None) -> list[tuple[int, str]]:
+    """(line, message) for each key written twice in one mapping: YAML keeps the last one silently."""
+    found: list[tuple[int, str]] = []
+    if isinstance(node, yaml.MappingNode):
+        first: dict[str, int] = {}
+        for k, v in node.value:
+            if isinstance(k, yaml.ScalarNode):
+                line = k.start_mark.line + 1
+                if k.value in first:
+                    found.append((line, f"duplicate key {k.value!r} (first on line {first[k.value]})"))
+                else:
+                    first[k.value] = line
+            found.extend(_duplicate_keys(v))
+    elif isinstance(node, yaml.SequenceNode):
+        for child in node.value:
+            found.extend(_duplicate_keys(child))
+    return found
+
+
+def _read_yaml(path: Path) -> _Source:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -118,69 +168,89 @@ def _read_yaml(path: Path) -> Any:
     except (OSError, UnicodeDecodeError) as exc:
         raise RubricError(f"{path}: cannot read: {exc}") from None
     try:
-        return yaml.safe_load(text)
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
         raise RubricError(f"{where}: not valid YAML: {getattr(exc, 'problem', exc)}") from None
+    dups = _duplicate_keys(root)
+    if dups:
+        raise RubricError("\n".join(f"{path}:{line}: {msg}" for line, msg in dups))
+    return _Source(path, data, root)
 
 
-def _describe(path: Path, exc: ValidationError, data: Any) -> str:
+def _field(err: Any) -> str:
+    """One pydantic error in a QA lead's words: an unknown key says so and what the place takes."""
+    if err["type"] == "extra_forbidden":
+        return "unknown key (not used by this rubric or rule; check the spelling)"
+    return str(err["msg"])
+
+
+def _describe(src: _Source, exc: ValidationError, prefix: tuple[Any, ...] = ()) -> str:
     lines = []
+    data = src.data
     for err in exc.errors():
-        loc = list(err["loc"])
+        loc = [*prefix, *err["loc"]]
         where = ".".join(str(x) for x in loc)
         if len(loc) >= 2 and loc[0] == "rules" and isinstance(loc[1], int) and isinstance(data, dict):
             try:
-                where = f"rule {data['rules'][loc[1]].get('id', loc[1])!r}: " + ".".join(str(x) for x in loc[2:])
+                rest = loc[2:]
+                if rest[:1] == ["params"] and len(rest) > 1:
+                    rest = ["params: " + ".".join(str(x) for x in rest[1:])]
+                where = f"rule {data['rules'][loc[1]].get('id', loc[1])!r}: " + ".".join(str(x) for x in rest)
             except (IndexError, AttributeError, KeyError, TypeError):
                 pass
-        lines.append(f"{where}: {err['msg']}")
-    return f"{path}: invalid rubric:\n  " + "\n  ".join(lines)
+        lines.append(f"{src.path}:{src.line(loc)}: {where}: {_field(err)}")
+    return "\n".join(lines)
 
 
 def load_rubric(path: str | Path | None = None) -> Rubric:
-    """Load and validate a rubric (default: the packaged rubric.yaml) and its phrase list."""
+    """Load and validate a rubric (default: the packaged rubric.yaml) and its phrase list. Every error names
+    the file and line; a key that nothing reads is an error, not a setting silently ignored."""
     from recordings.qa.rules import RULE_KINDS
 
     p = Path(path) if path is not None else DEFAULT_RUBRIC
-    data = _read_yaml(p)
+    src = _read_yaml(p)
+    data = src.data
     if not isinstance(data, dict):
-        raise RubricError(f"{p}: the rubric must be a mapping with version, rules, ...")
+        raise src.error((), "the rubric must be a mapping with version, rules, ...")
     try:
         spec = RubricFile.model_validate(data)
     except ValidationError as exc:
-        raise RubricError(_describe(p, exc, data)) from None
+        raise RubricError(_describe(src, exc)) from None
     seen: set[str] = set()
     params: dict[str, Any] = {}
-    for rule in spec.rules:
+    for i, rule in enumerate(spec.rules):
         if rule.id in seen:
-            raise RubricError(f"{p}: rule {rule.id!r} appears twice")
+            raise src.error(("rules", i, "id"), f"rule {rule.id!r} appears twice")
         seen.add(rule.id)
         kind = RULE_KINDS.get(rule.kind)
         if kind is None:
-            raise RubricError(f"{p}: rule {rule.id!r}: unknown kind {rule.kind!r} "
-                              f"(known: {', '.join(sorted(RULE_KINDS))})")
+            raise src.error(("rules", i, "kind"), f"rule {rule.id!r}: unknown kind {rule.kind!r} "
+                            f"(known: {', '.join(sorted(RULE_KINDS))})")
         try:
             params[rule.id] = kind.params.model_validate(rule.params)
         except ValidationError as exc:
-            msgs = "; ".join(f"{'.'.join(str(x) for x in e['loc'])}: {e['msg']}" for e in exc.errors())
-            raise RubricError(f"{p}: rule {rule.id!r}: params: {msgs}") from None
+            takes = ", ".join(kind.params.model_fields) or "no params"
+            raise RubricError(_describe(src, exc, ("rules", i, "params")) + f" ({rule.kind} takes: {takes})"
+                              ) from None
     phrases: tuple[ForbiddenPhrase, ...] = ()
     phrase_data: Any = None
     if spec.forbidden_phrases:
         pp = (p.parent / spec.forbidden_phrases) if not Path(spec.forbidden_phrases).is_absolute() \
             else Path(spec.forbidden_phrases)
-        phrase_data = _read_yaml(pp)
+        psrc = _read_yaml(pp)
+        phrase_data = psrc.data
         try:
             phrases = PhraseList.model_validate(phrase_data).phrases
         except ValidationError as exc:
-            raise RubricError(_describe(pp, exc, phrase_data)) from None
+            raise RubricError(_describe(psrc, exc)) from None
     if any(r.kind == "forbidden" for r in spec.rules) and not phrases:
-        raise RubricError(f"{p}: a forbidden-phrase rule needs forbidden_phrases: <file> with phrases")
+        raise src.error(("forbidden_phrases",), "a forbidden-phrase rule needs forbidden_phrases: <file> with phrases")
     if spec.must_review_below > spec.pass_score:
-        raise RubricError(f"{p}: must_review_below ({spec.must_review_below}) is above pass_score "
-                          f"({spec.pass_score})")
+        raise src.error(("must_review_below",), f"must_review_below ({spec.must_review_below}) is above pass_score "
+                        f"({spec.pass_score})")
     canonical = json.dumps({"rubric": data, "phrases": phrase_data}, sort_keys=True, ensure_ascii=False,
                            default=str)
     digest = hashlib.sha256(canonical.encode("utf-8")).hexdigest()

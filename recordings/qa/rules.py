@@ -22,12 +22,17 @@ class _Params(BaseModel):
 
 
 def _result(spec: RuleSpec, passed: bool, *, points: float | None = None, applicable: bool = True,
-            detail: str = "", evidence: list[Evidence] | tuple[Evidence, ...] = (), instant_fail: bool = False,
+            detail: str = "", evidence: list[Evidence] | tuple[Evidence, ...] = (), instant_fail: bool | None = None,
             review: bool = False) -> RuleResult:
+    """A rule's result. A failed rule marked instant_fail in the rubric fails the whole call (一票否决),
+    whatever its kind; a rule that refines this itself (forbidden phrases, per phrase) passes instant_fail."""
     pts = (spec.points if passed else 0.0) if points is None else max(0.0, min(spec.points, points))
+    fatal = (spec.instant_fail and not passed and applicable) if instant_fail is None else instant_fail
+    if fatal and "一票否决" not in detail:
+        detail = f"{detail}，一票否决" if detail else "一票否决"
     return RuleResult(rule_id=spec.id, title=spec.title, kind=spec.kind, points=round(pts, 2),
                       max_points=spec.points, passed=passed, applicable=applicable, detail=detail,
-                      evidence=tuple(evidence), instant_fail=instant_fail, review=review)
+                      evidence=tuple(evidence), instant_fail=fatal, review=review)
 
 
 def _best_phrase(ctx: Context, track: Track, phrases: tuple[str, ...]) -> tuple[float, Evidence | None]:
@@ -362,6 +367,9 @@ def hangup_order(ctx: Context, spec: RuleSpec, p: NoParams) -> RuleResult:
     tail = [Evidence(s.speaker, round(s.start, 2), round(s.end, 2), s.text) for s in last]
     if side == "caller":
         return _result(spec, True, detail="客户先挂机", evidence=[Evidence("timeline", at, at, "客户挂机")])
+    if side == "agent" and ctx.facts.handed_to_survey:
+        return _result(spec, True, detail="坐席结束通话后转满意度评价，客户未被挂断",
+                       evidence=[Evidence("timeline", at, at, "转满意度评价")])
     if side == "agent":
         return _result(spec, False, detail="坐席先挂机", evidence=[Evidence("timeline", at, at, "坐席挂机"), *tail])
     return _result(spec, True, applicable=False, detail=f"挂机方为{side or '未知'}，不评")

@@ -75,11 +75,14 @@ async def load_call_facts(s: AsyncSession, call_id: int) -> CallFacts:
         if began is not None:
             end = _seconds(call.answered_at, call.ended_at)
             holds.append((began, end if end is not None else began))
+    surveyed = (await s.execute(select(CallEvent.id).where(CallEvent.call_id == call_id,
+                                                          CallEvent.kind == "ivr.survey").limit(1))).first()
     return CallFacts(call_id=call_id, agent_id=agent_id, answer_ring_seconds=answer_ring,
                      ring_seconds_total=ring_total or 0.0,
                      queue_wait_seconds=max(0.0, _seconds(call.queued_at, call.answered_at) or 0.0),
                      hangup_side=call.hangup_side.value if call.hangup_side is not None else None,
-                     talk_seconds=_seconds(call.answered_at, call.ended_at), holds=tuple(holds))
+                     talk_seconds=_seconds(call.answered_at, call.ended_at), holds=tuple(holds),
+                     handed_to_survey=surveyed is not None)
 
 
 async def answer_offset(s: AsyncSession, call_id: int) -> float:
@@ -192,8 +195,8 @@ async def rescore(db: Database, rubric: Rubric, settings: Settings, since: dt.da
     report = RescoreReport()
     for call_id in await calls_to_rescore(db, since, until):
         async with db.session() as s:
-            # A finished transcription with no speech at all is still scored (it fails the greeting and goes
-            # to review); a call never transcribed is not.
+            # A finished transcription with no speech at all is still scored (unscorable: no agent speech, so
+            # listed with its reason); a call never transcribed is not.
             job_done = (await s.execute(select(TranscriptionJob.id).where(
                 TranscriptionJob.call_id == call_id, TranscriptionJob.status == JobStatus.DONE))).first()
             has_text = job_done is not None or (await s.execute(

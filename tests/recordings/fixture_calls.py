@@ -43,7 +43,8 @@ def _facts(raw: dict[str, Any]) -> CallFacts:
                      ring_seconds_total=float(raw.get("ring_total", raw.get("ring", 4.0))),
                      queue_wait_seconds=float(raw.get("queue_wait", 0.0)),
                      hangup_side=raw.get("hangup", "caller"), talk_seconds=raw.get("talk"),
-                     holds=tuple((float(a), float(b)) for a, b in raw.get("holds", [])))
+                     holds=tuple((float(a), float(b)) for a, b in raw.get("holds", [])),
+                     handed_to_survey=bool(raw.get("survey", False)))
 
 
 def load_fixture_calls() -> list[FixtureCall]:

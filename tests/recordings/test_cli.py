@@ -82,8 +82,8 @@ async def test_rescore_purge_and_requeue(db: Database, db_url: str, tmp_path: Pa
     since = (now - dt.timedelta(days=7)).date().isoformat()
     r = hotline("qa", "rescore", "--since", since, cwd=tmp_path, db_url=db_url)
     assert r.returncode == 0, r.stderr
-    assert "rubric 2026.1: 1 call(s) scored, 1 passed, 0 to review" in r.stdout
-    assert "评分 2026.1" in r.stderr, "progress bar on stderr"
+    assert "rubric 2026.2: 1 call(s) scored, 1 passed, 0 to review" in r.stdout
+    assert "评分 2026.2" in r.stderr, "progress bar on stderr"
     async with db.session() as s:
         assert list((await s.execute(select(QaScore.call_id))).scalars()) == [recent.call_id]
 
@@ -120,7 +120,7 @@ def test_user_errors_are_one_line(tmp_path: Path, args: list[str], message: str,
 def test_rubric_listing(tmp_path: Path, hotline_here: Hotline) -> None:
     r = hotline_here("qa", "rubric", cwd=tmp_path)
     assert r.returncode == 0
-    assert "version 2026.1, 12 rules" in r.stdout and "服务禁用语  一票否决" in r.stdout
+    assert "version 2026.2, 12 rules" in r.stdout and "服务禁用语  一票否决" in r.stdout
 
 
 @pytest.mark.vosk

@@ -24,7 +24,7 @@ def copy_rubric(tmp: Path, edit: str = "", replace: tuple[str, str] | None = Non
 
 def test_packaged_rubric() -> None:
     r = load_rubric()
-    assert r.version == "2026.1" and r.max_total == 100
+    assert r.version == "2026.2" and r.max_total == 100
     ids = [x.id for x in r.spec.rules]
     for needed in ("greeting", "agent_id_stated", "answered_in_time", "apology_when_late", "forbidden_phrases",
                    "courtesy", "no_interruption", "silence", "closing_question", "farewell", "caller_hung_up_first"):
@@ -54,7 +54,7 @@ def test_hash_ignores_comments_but_not_content(tmp_path: Path) -> None:
      "rule 'agent_id_stated': points"),
     (("forbidden_phrases: forbidden_phrases.yaml", "forbidden_phrases: missing.yaml"), "missing.yaml: file not found"),
     (("must_review_below: 70", "must_review_below: 90"), "must_review_below (90.0) is above pass_score"),
-    (('version: "2026.1"', "version:"), "version"),
+    (('version: "2026.2"', "version:"), "version"),
 ])
 def test_errors_name_file_and_rule(tmp_path: Path, replace: tuple[str, str], message: str) -> None:
     path = copy_rubric(tmp_path, replace=replace)
@@ -70,3 +70,74 @@ def test_yaml_syntax_error_has_a_line(tmp_path: Path) -> None:
         load_rubric(path)
     with pytest.raises(RubricError, match="file not found"):
         load_rubric(tmp_path / "nope.yaml")
+
+
+def line_of(path: Path, text: str) -> int:
+    """1-based line of the last line containing text (a repeated key is reported where it is repeated)."""
+    return [i for i, line in enumerate(path.read_text("utf-8").splitlines(), 1) if text in line][-1]
+
+
+@pytest.mark.parametrize("replace, marker, message", [
+    # A key nothing reads is an error, at its line: a typo must not turn a setting off silently.
+    (("pass_score: 85", "pass_score: 85\npass_scor: 90"), "pass_scor: 90", "pass_scor: unknown key"),
+    (("    kind: answer_time\n", "    kind: answer_time\n    instant_fial: true\n"), "instant_fial",
+     "rule 'answered_in_time': instant_fial: unknown key"),
+    (("    kind: answer_time\n", "    kind: answer_time\n    params: {limit_seconds: 20}\n"), "{limit_seconds",
+     "rule 'answered_in_time': params: limit_seconds: unknown key"),
+    (("within_seconds: 5 ", "within_sekonds: 5 "), "within_sekonds",
+     "rule 'greeting': params: within_sekonds: unknown key"),
+    (("min_talk_seconds: 10", "min_talk_second: 10"), "min_talk_second", "unscorable.min_talk_second: unknown key"),
+    (("kind: greeting", "kind: gretting"), "kind: gretting", "rule 'greeting': unknown kind 'gretting'"),
+    (("id: farewell", "id: closing_question"), "id: closing_question", "rule 'closing_question' appears twice"),
+    (("  - id: greeting\n", "  - id: greeting\n    title: 问候\n"), "title: 规范问候语", "duplicate key 'title'"),
+])
+def test_unknown_keys_are_refused_with_file_and_line(tmp_path: Path, replace: tuple[str, str], marker: str,
+                                                     message: str) -> None:
+    path = copy_rubric(tmp_path, replace=replace)
+    with pytest.raises(RubricError) as err:
+        load_rubric(path)
+    where = f"{path}:{line_of(path, marker)}:"
+    assert where in str(err.value) and message in str(err.value), str(err.value)
+
+
+def test_params_error_says_what_the_rule_takes(tmp_path: Path) -> None:
+    with pytest.raises(RubricError, match=r"\(greeting takes: within_seconds, window_seconds, min_similarity\)"):
+        load_rubric(copy_rubric(tmp_path, replace=("within_seconds: 5 ", "within_sekonds: 5 ")))
+
+
+def test_phrase_file_errors_have_a_line(tmp_path: Path) -> None:
+    path = copy_rubric(tmp_path)
+    phrases = tmp_path / "forbidden_phrases.yaml"
+    phrases.write_text(PHRASES.read_text("utf-8") + "  - {phrase: 新忌语, penalti: 5}\n", encoding="utf-8")
+    with pytest.raises(RubricError) as err:
+        load_rubric(path)
+    assert f"{phrases}:{line_of(phrases, 'penalti')}: phrases." in str(err.value)
+    assert "penalti: unknown key" in str(err.value)
+
+
+def test_instant_fail_is_honoured_by_every_rule(tmp_path: Path) -> None:
+    """A site that makes late answering a 一票否决 item gets an instant fail, not a pass with 90 points."""
+    from recordings.qa.scorer import score
+    from tests.recordings.fixture_calls import load_fixture_calls
+
+    calls = {c.name: c for c in load_fixture_calls()}
+    late = calls["late_answer_with_apology"]
+    packaged = score(late.segments, late.facts, load_rubric(), late.settings)
+    assert packaged.passed and not packaged.instant_fail
+    strict = load_rubric(copy_rubric(tmp_path, replace=("    kind: answer_time\n",
+                                                         "    kind: answer_time\n    instant_fail: true\n")))
+    result = score(late.segments, late.facts, strict, late.settings)
+    assert result.instant_fail and not result.passed and result.total == packaged.total
+    assert result.rule("answered_in_time").instant_fail and "一票否决" in result.rule("answered_in_time").detail
+    assert any("一票否决：三声内接听" in r for r in result.review_reasons)
+    # Not applicable (no ringing on record) is not a fail, so not an instant fail either.
+    on_time = calls["gas_arrears_standard"]
+    assert not score(on_time.segments, on_time.facts, strict, on_time.settings).instant_fail
+
+    # The packaged rubric: the agent hanging up first fails the call; a site may soften it.
+    hung_up = calls["agent_hung_up_after_goodbye"]
+    assert score(hung_up.segments, hung_up.facts, load_rubric(), hung_up.settings).instant_fail
+    soft = load_rubric(copy_rubric(tmp_path, replace=("    instant_fail: true\n\n  - id: complaint_watch",
+                                                       "    instant_fail: false\n\n  - id: complaint_watch")))
+    softened = score(hung_up.segments, hung_up.facts, soft, hung_up.settings)
+    assert softened.passed and not softened.instant_fail and not softened.rule("caller_hung_up_first").passed
