@@ -83,20 +83,33 @@ def cmd_add(args: argparse.Namespace) -> int:
                        f"({settings.hotline.agent_id_pattern})")
     password_hash = _password(args)
 
+    role = Role(args.role)
+    if (role is Role.UNIT) != bool(args.unit):
+        raise CliError("--role unit and --unit CODE go together (a unit's staff see that unit's orders only)")
+
     async def work(db: Any) -> int:
         async with db.begin() as s:
+            if args.unit:
+                await _known_unit(s, args.unit)
             if (await s.execute(select(Agent).where(Agent.agent_id == args.agent_id))).scalar_one_or_none():
                 raise CliError(f"agent {args.agent_id} exists already (use `hotline agents set`)")
             if args.endpoint and (await s.execute(select(Agent).where(Agent.sip_endpoint == args.endpoint))
                                   ).scalar_one_or_none():
                 raise CliError(f"endpoint {args.endpoint} belongs to another agent")
-            s.add(Agent(agent_id=args.agent_id, name=args.name, role=Role(args.role), password_hash=password_hash,
+            s.add(Agent(agent_id=args.agent_id, name=args.name, role=role, password_hash=password_hash,
                         sip_endpoint=args.endpoint or None, skills=_skills(args.skills) or [],
-                        wrap_up_seconds=args.wrap_up))
+                        wrap_up_seconds=args.wrap_up, unit_code=args.unit or None))
         print(f"agent {args.agent_id} ({args.role}) added")
         return 0
 
     return _run(settings, work)
+
+
+async def _known_unit(s: Any, code: str) -> None:
+    from ivr.db.models import Unit
+
+    if await s.get(Unit, code) is None:
+        raise CliError(f"no unit {code!r} (`hotline workorders units add {code} --name ...`)")
 
 
 def _find(args: argparse.Namespace, update: Callable[[Agent], str | None], done: str) -> int:
@@ -109,6 +122,10 @@ def _find(args: argparse.Namespace, update: Callable[[Agent], str | None], done:
             if agent is None:
                 raise CliError(f"no agent {args.agent_id}")
             reason = update(agent)
+            if agent.unit_code:
+                await _known_unit(s, agent.unit_code)
+            if (agent.role is Role.UNIT) != bool(agent.unit_code):
+                raise CliError("a unit account needs --unit CODE, and only unit accounts have one")
             ended = await revoke_agent_sessions(s, agent.id, reason) if reason else 0
         print(done + (f"; {ended} console session(s) ended" if ended else ""))
         return 0
@@ -142,6 +159,9 @@ def cmd_set(args: argparse.Namespace) -> int:
             agent.skills = skills
         if args.wrap_up is not None:
             agent.wrap_up_seconds = args.wrap_up
+        if args.unit is not None and (args.unit or None) != agent.unit_code:
+            agent.unit_code = args.unit or None
+            reason = "role"  # which unit's orders a session sees was decided by the old unit
         if args.active is not None:
             if agent.active and not args.active:
                 reason = "disabled"
@@ -171,6 +191,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     add.add_argument("--endpoint", help="the agent's PJSIP endpoint, e.g. agent-1004")
     add.add_argument("--skills", help="comma-separated queue skills, e.g. general,repair")
     add.add_argument("--wrap-up", type=int, default=15, help="after-call work seconds (default 15)")
+    add.add_argument("--unit", help="role unit: the responsible unit's code")
     add.add_argument("--password-stdin", action="store_true", help="read the password from stdin (scripts)")
     add.set_defaults(func=cmd_add)
 
@@ -186,6 +207,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     st.add_argument("--endpoint", help="'' removes the phone")
     st.add_argument("--skills")
     st.add_argument("--wrap-up", type=int)
+    st.add_argument("--unit", help="role unit: the responsible unit's code ('' removes it)")
     st.add_argument("--active", type=lambda v: v.lower() in ("1", "yes", "true"), metavar="yes|no")
     st.set_defaults(func=cmd_set)
 

@@ -80,6 +80,7 @@ class Role(enum.StrEnum):
     QA = "qa"
     SUPERVISOR = "supervisor"
     ADMIN = "admin"
+    UNIT = "unit"  # a responsible unit's staff (agents.unit_code): their unit's work orders only
 
 
 class AgentState(enum.StrEnum):
@@ -236,6 +237,7 @@ class Agent(Base):
     state_since: Mapped[dt.datetime] = mapped_column(default=utcnow)
     idle_since: Mapped[dt.datetime | None]  # longest-idle-first ordering
     wrap_up_seconds: Mapped[int] = mapped_column(Integer, default=15)
+    unit_code: Mapped[str | None] = mapped_column(ForeignKey("units.code"), index=True)  # role unit
 
 
 class ConsoleSession(Base):
@@ -461,8 +463,31 @@ class PurgeLog(Base):
 # --- work orders and callbacks -------------------------------------------------------------------------
 
 
+class Unit(Base):
+    """A responsible unit (责任单位): a repair crew, a pipe-network office, a service hall."""
+
+    __tablename__ = "units"
+    code: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    utility: Mapped[Utility | None] = mapped_column(_enum(Utility))
+    handles: Mapped[list[Any]] = mapped_column(default=list)  # work-order types it is the default unit for
+    phone: Mapped[str] = mapped_column(String(32), default="")
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
 class WorkOrder(Base):
+    """An order and the state of its clocks (ivr/workorders/clocks.py computes them, the sweep flips
+    clock_state by the indexes below)."""
+
     __tablename__ = "work_orders"
+    __table_args__ = (
+        Index("ix_work_orders_clock_warn", "clock_state", "clock_warn_at"),
+        Index("ix_work_orders_clock_due", "clock_state", "clock_due_at"),
+        Index("ix_work_orders_clock_urge", "clock_state", "urge_at"),
+        Index("ix_work_orders_clock_escalate", "clock_state", "escalate_at"),
+        Index("ix_work_orders_unit_status", "unit_code", "status"),
+        Index("ix_work_orders_matter", "matter_key", "created_at"),
+    )
     id: Mapped[int] = mapped_column(primary_key=True)
     number: Mapped[str] = mapped_column(String(32), unique=True)
     type: Mapped[WorkOrderType] = mapped_column(_enum(WorkOrderType))
@@ -471,20 +496,74 @@ class WorkOrder(Base):
     complaint_level: Mapped[int | None] = mapped_column(Integer)  # 1 major, 2 general, 3 minor
     call_id: Mapped[int | None] = mapped_column(ForeignKey("calls.id", ondelete="SET NULL"), index=True)
     customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id", ondelete="SET NULL"), index=True)
-    owner_pk: Mapped[int | None] = mapped_column(ForeignKey("agents.id", ondelete="SET NULL"))  # 首问负责
-    unit: Mapped[str] = mapped_column(String(100), default="")
+    owner_pk: Mapped[int | None] = mapped_column(ForeignKey("agents.id", ondelete="SET NULL"), index=True)  # 首问负责
+    unit_code: Mapped[str | None] = mapped_column(ForeignKey("units.code"))
+    source: Mapped[str] = mapped_column(String(16), default="")  # ivr.workorders.OrderSource
+    external_ref: Mapped[str | None] = mapped_column(String(64), unique=True)  # the 12345 platform's number
     contact_phone: Mapped[str] = mapped_column(String(32), default="")
     address: Mapped[str] = mapped_column(String(300), default="")
     description: Mapped[str] = mapped_column(Text, default="")
+    result: Mapped[str] = mapped_column(Text, default="")  # the unit's reply
+    # complaints: what "the same matter" is keyed by (ivr/workorders/matters.py) and the level's reasons
+    topic: Mapped[str] = mapped_column(String(64), default="")
+    matter_key: Mapped[str] = mapped_column(String(200), default="")
+    caller_key: Mapped[str] = mapped_column(String(80), default="")
+    complaint_flags: Mapped[list[Any]] = mapped_column(default=list)
+    # outage duplicates: calls about one outage attach to its parent order (主工单) and count there
+    outage_id: Mapped[int | None] = mapped_column(ForeignKey("outages.id", ondelete="SET NULL"), index=True)
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("work_orders.id", ondelete="SET NULL"), index=True)
+    duplicates: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     dispatch_due_at: Mapped[dt.datetime | None]
-    dispatched_at: Mapped[dt.datetime | None]
+    dispatched_at: Mapped[dt.datetime | None]  # the first dispatch (the on-time rate counts it)
+    accepted_at: Mapped[dt.datetime | None]
     contact_due_at: Mapped[dt.datetime | None]
-    finish_due_at: Mapped[dt.datetime | None]
+    contacted_at: Mapped[dt.datetime | None]
+    finish_due_at: Mapped[dt.datetime | None]  # moved by pauses and granted extensions
+    replied_at: Mapped[dt.datetime | None]
+    returned_at: Mapped[dt.datetime | None]
+    paused_at: Mapped[dt.datetime | None]  # waiting on the caller since
+    finish_paused_seconds: Mapped[float] = mapped_column(Float, default=0.0)
+    reply_due_at: Mapped[dt.datetime | None]
     closed_at: Mapped[dt.datetime | None]
     callback_required: Mapped[bool] = mapped_column(Boolean, default=True)
     callback_due_at: Mapped[dt.datetime | None]
+    deadlines_estimated: Mapped[bool] = mapped_column(Boolean, default=False)  # a year the calendar lacks
+    returns: Mapped[int] = mapped_column(Integer, default=0)
+    extensions: Mapped[int] = mapped_column(Integer, default=0)  # granted
+    extension_state: Mapped[str] = mapped_column(String(16), default="")  # requested / granted / refused
+    extension_until: Mapped[dt.datetime | None]
+    extension_reason: Mapped[str] = mapped_column(String(300), default="")
+    clock_stage: Mapped[str] = mapped_column(String(16), default="")
+    clock_state: Mapped[str] = mapped_column(String(16), default="unset")  # ok/near/overdue/paused/done
+    clock_due_at: Mapped[dt.datetime | None]
+    clock_warn_at: Mapped[dt.datetime | None]
+    urge_at: Mapped[dt.datetime | None]  # 催办 due
+    urged_at: Mapped[dt.datetime | None]
+    escalate_at: Mapped[dt.datetime | None]
+    escalated_at: Mapped[dt.datetime | None]
+    version: Mapped[int] = mapped_column(Integer, default=1)
     history: Mapped[list[Any]] = mapped_column(default=list)
+
+    __mapper_args__ = {"version_id_col": version}
+
+
+class WorkOrderTransition(Base):
+    """One step of an order's life: what happened, from which state to which, who did it, when and why."""
+
+    __tablename__ = "work_order_transitions"
+    __table_args__ = (Index("ix_work_order_transitions_order_at", "order_id", "at"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("work_orders.id", ondelete="CASCADE"))
+    at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    event: Mapped[str] = mapped_column(String(32))
+    from_status: Mapped[str] = mapped_column(String(32), default="")
+    to_status: Mapped[str] = mapped_column(String(32), default="")
+    actor_pk: Mapped[int | None] = mapped_column(ForeignKey("agents.id", ondelete="SET NULL"))
+    actor: Mapped[str] = mapped_column(String(64), default="")  # "1001 李晓梅", "system", "12345"
+    unit_code: Mapped[str | None] = mapped_column(String(32))  # the unit the order was at, for reports
+    reason: Mapped[str] = mapped_column(Text, default="")
+    data: Mapped[dict[str, Any]] = mapped_column(default=dict)
 
 
 class CallbackAttempt(Base):

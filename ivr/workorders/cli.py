@@ -2,6 +2,7 @@
 
     hotline workorders calendar check YEAR        which days of YEAR are off / working, and from which source
     hotline workorders due TYPE --at ISO [--level N]   every deadline of a new order of that type
+    hotline workorders units list | add CODE --name N [--utility gas] [--handles repair,emergency]
 
 Exit codes: 0 fine; 1 the answer is estimated (a year the calendar does not know) or a calendar file is bad;
 2 bad input (the message says which).
@@ -116,6 +117,57 @@ def cmd_due(args: argparse.Namespace) -> int:
     return 1 if estimated else 0
 
 
+def _with_service(settings: Settings, work: Any) -> int:
+    import asyncio
+
+    from ivr.db import Database
+    from ivr.workorders.service import WorkOrderService
+
+    async def go() -> int:
+        db = Database(settings.database.url)
+        try:
+            await db.upgrade()
+            result: int = await work(WorkOrderService(db, settings.hotline.zone))
+            return result
+        finally:
+            await db.dispose()
+
+    return asyncio.run(go())
+
+
+def cmd_units_list(args: argparse.Namespace) -> int:
+    async def work(orders: Any) -> int:
+        units = await orders.units(active_only=False)
+        print(f"{'code':<12} {'name':<12} {'utility':<8} {'active':<6} handles")
+        for u in units:
+            print(f"{u.code:<12} {u.name:<12} {u.utility.value if u.utility else '-':<8} "
+                  f"{'yes' if u.active else 'no':<6} {','.join(u.handles or []) or '-'}")
+        return 0
+
+    return _with_service(args.settings, work)
+
+
+def cmd_units_add(args: argparse.Namespace) -> int:
+    from ivr.db.models import Utility
+
+    try:
+        handles = [WorkOrderType(h.strip()) for h in (args.handles or "").split(",") if h.strip()]
+        utility = Utility(args.utility) if args.utility else None
+    except ValueError as exc:
+        raise CliError(f"{exc}; types: {', '.join(t.value for t in WorkOrderType)}") from None
+
+    async def work(orders: Any) -> int:
+        try:
+            unit = await orders.save_unit(args.code, args.name, utility=utility, handles=handles, phone=args.phone,
+                                          active=not args.inactive)
+        except HotlineError as exc:
+            raise CliError(str(exc)) from None
+        print(f"unit {unit.code} ({unit.name}) saved; its staff: hotline agents add ID --role unit --unit {unit.code}")
+        return 0
+
+    return _with_service(args.settings, work)
+
+
 def register(sub: Any) -> None:
     wo = sub.add_parser("workorders", help="work orders: the working-day calendar, deadlines")
     w = wo.add_subparsers(dest="workorders_command", metavar="ACTION", required=True)
@@ -130,3 +182,15 @@ def register(sub: Any) -> None:
     due.add_argument("--at", required=True, help="when the order is taken, ISO (local time if no offset)")
     due.add_argument("--level", type=int, choices=(1, 2, 3), help="complaint level (complaints only)")
     due.set_defaults(func=cmd_due)
+
+    units = w.add_parser("units", help="responsible units (责任单位)")
+    u = units.add_subparsers(dest="units_command", metavar="ACTION", required=True)
+    u.add_parser("list", help="list the units").set_defaults(func=cmd_units_list)
+    add = u.add_parser("add", help="add or change a unit")
+    add.add_argument("code", help="short code, e.g. qx")
+    add.add_argument("--name", required=True, help="e.g. 抢修中心")
+    add.add_argument("--utility", choices=("gas", "water", "heat"))
+    add.add_argument("--handles", help="comma-separated order types it is the default unit for")
+    add.add_argument("--phone", default="")
+    add.add_argument("--inactive", action="store_true", help="takes no new orders")
+    add.set_defaults(func=cmd_units_add)
