@@ -31,8 +31,8 @@ from ivr.db.models import (
     WorkOrderType,
     utcnow,
 )
-from ivr.workorders import NewWorkOrder, OrderSource, WorkOrderService
-from ivr.workorders.exceptions import EmptyDescription, InvalidComplaintLevel
+from ivr.workorders import Demand, NewWorkOrder, OrderSource, WorkOrderService
+from ivr.workorders.exceptions import EmptyDescription, InvalidComplaintLevel, UnknownOutage
 
 MAX_TEXT = 2000
 
@@ -68,6 +68,34 @@ def _level(value: Any) -> int:
     return level
 
 
+def _outage_id(value: Any) -> int | None:
+    if value in (None, "", False):
+        return None
+    text = str(value)
+    if not (text.isascii() and text.isdigit() and len(text) <= 18):
+        raise UnknownOutage(f"no outage {text[:20]!r}", outage_id=text[:20])
+    return int(text)
+
+
+def _demands(value: Any) -> list[Demand]:
+    """Several demands of one call: [{type, description, unit?, complaint_level?, topic?}, ...]."""
+    if not value:
+        return []
+    if not isinstance(value, list) or len(value) > 10 or not all(isinstance(d, dict) for d in value):
+        raise UnknownOrderType("demands must be a list of at most 10 objects", value="demands")
+    out = []
+    for d in value:
+        kind = _order_type(d.get("type"))
+        text = _bounded("description", str(d.get("description", "")).strip())
+        if not text:
+            raise EmptyDescription("each demand needs a description", field="description")
+        out.append(Demand(type=kind, description=text, unit=str(d.get("unit", "") or "")[:32],
+                          topic=str(d.get("topic", ""))[:64],
+                          complaint_level=_level(d.get("complaint_level", 3)) if kind is WorkOrderType.COMPLAINT
+                          else None))
+    return out
+
+
 async def submit_wrap_up(db: Database, acd: Acd, orders: WorkOrderService, principal: Principal, call_id: int,
                          data: dict[str, Any]) -> dict[str, Any]:
     category = str(data.get("category", "")).strip()
@@ -93,25 +121,39 @@ async def submit_wrap_up(db: Database, acd: Acd, orders: WorkOrderService, princ
         if data.get("create_order"):
             kind = _order_type(data.get("order_type"))
             description = _bounded("description", str(data.get("description", "")).strip() or notes)
-            if not description:
+            if not description and not data.get("demands"):
                 raise EmptyDescription("a work order needs a description", field="description")
-            # First-contact responsibility: the agent who first answered the call owns the order.
+            # First-contact responsibility: the service gives the order to the agent who first answered.
+            flags = data.get("complaint_flags") if isinstance(data.get("complaint_flags"), list) else []
             order = NewWorkOrder(type=kind, source=OrderSource.CONSOLE, description=description, call_id=call_id,
-                                 customer_id=call.customer_id, owner_pk=call.agent_pk or principal.agent_pk,
+                                 customer_id=call.customer_id, owner_pk=principal.agent_pk,
                                  contact_phone=call.caller_number, address=address,
+                                 unit=str(data.get("unit", "") or "")[:32], topic=str(data.get("topic", ""))[:64],
+                                 complaint_flags=tuple(str(f)[:16] for f in flags[:4]),
+                                 outage_id=_outage_id(data.get("outage_id")),
                                  complaint_level=_level(data.get("complaint_level", 3))
                                  if kind is WorkOrderType.COMPLAINT else None)
     number = None
+    numbers: list[str] = []
     if order is not None:
-        number = (await orders.create(order, at=utcnow())).number
+        demands = _demands(data.get("demands"))
+        if demands:
+            made, _kind = await orders.create_for_call(demands, base=order, at=utcnow())
+            numbers = [o.number for o in made]
+        else:
+            numbers = [(await orders.create(order, at=utcnow())).number]
+        number = numbers[0]
     timeline = Timeline(db)
     await timeline.update(call_id, category=category, notes=notes)
-    await timeline.add_event(call_id, "wrapup", {"agent_pk": principal.agent_pk, "agent_id": principal.agent_id,
-                                                 "category": category, "work_order": number})
+    record: dict[str, Any] = {"agent_pk": principal.agent_pk, "agent_id": principal.agent_id, "category": category,
+                              "work_order": number}
+    if len(numbers) > 1:
+        record["work_orders"] = numbers  # one order per responsible unit
+    await timeline.add_event(call_id, "wrapup", record)
     slot = acd.roster.get(principal.agent_pk)
     if slot is not None and slot.state is AgentState.WRAP_UP and slot.call_id == call_id:
         try:
             await acd.finish_wrap_up(principal.agent_pk)
         except AgentStateError:
             pass  # e.g. no phone configured: the form is saved, the agent stays where they are
-    return {"work_order": number}
+    return {"work_order": number, "work_orders": numbers}

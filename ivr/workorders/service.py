@@ -16,15 +16,16 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import re
+from dataclasses import replace
 from typing import Any, Callable
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.exc import StaleDataError
 
 from ivr.db import Database
-from ivr.db.models import Role, Unit, Utility, WorkOrder, WorkOrderStatus, WorkOrderTransition, WorkOrderType, utcnow
+from ivr.db.models import Role, Unit, Utility, WorkOrder, WorkOrderTransition, WorkOrderType, utcnow
 from ivr.workorders.calendar import WorkingCalendar
 from ivr.workorders.clocks import OrderFacts, Policy, current, finish_kind, resume_finish
 from ivr.workorders.exceptions import (
@@ -48,14 +49,15 @@ from ivr.workorders.exceptions import (
     UnknownReturnReason,
     UnknownUnit,
 )
-from ivr.workorders.model import RETURN_REASONS, Actor, NewWorkOrder, OrderEvent
+from ivr.workorders import creation
+from ivr.workorders.forwarded import parse_forwarded, received_at
+from ivr.workorders.model import RETURN_REASONS, Actor, Demand, NewWorkOrder, OrderEvent
 from ivr.workorders.rules import (
     RULES,
     add_span,
     complaint_level_of,
-    deadlines,
     finish_span,
-    order_number,
+    highest_type,
     reply_due,
 )
 from ivr.workorders.states import HUMAN_EVENTS, Event, Needs, Party, check_party, transition
@@ -169,49 +171,63 @@ class WorkOrderService:
     # --- creation --------------------------------------------------------------------------------------
 
     async def create(self, new: NewWorkOrder, *, at: dt.datetime) -> WorkOrder:
-        """Insert the order with its deadlines; numbers are per local day and retried on a concurrent clash."""
-        order, events = await self._create(new, at=at)
-        self.announce(events)
-        return order
+        """The order for one matter (see creation.py for what that can be): with its deadlines and clock,
+        numbered per local day (retried on a concurrent clash)."""
+        return (await self.create_many([new], at=at))[0]
 
-    async def _create(self, new: NewWorkOrder, *, at: dt.datetime) -> tuple[WorkOrder, list[OrderEvent]]:
-        description = new.description.strip()
-        if not description:
-            raise EmptyDescription("a work order needs a description", field="description")
+    async def create_for_call(self, demands: list[Demand], *, base: NewWorkOrder, at: dt.datetime
+                              ) -> tuple[list[WorkOrder], WorkOrderType]:
+        """Several demands in one call (004 §15(一)3): the call's type is the highest of them, and each
+        responsible unit gets its own order (of the highest type among its demands)."""
+        if not demands:
+            raise EmptyDescription("no demand to file", field="demands")
+        groups: dict[str, list[Demand]] = {}
+        async with self.db.session() as s:
+            for d in demands:
+                unit = d.unit or await self._default_unit(s, d.type) or ""
+                groups.setdefault(unit, []).append(d)
+        news = []
+        for unit, ds in groups.items():
+            kind = highest_type([d.type for d in ds])
+            levels = [d.complaint_level for d in ds if d.type is WorkOrderType.COMPLAINT and d.complaint_level]
+            text = "；".join(f"{i}. {d.description.strip()}" for i, d in enumerate(ds, 1)) if len(ds) > 1 \
+                else ds[0].description
+            news.append(replace(base, type=kind, description=text, unit=unit,
+                                complaint_level=min(levels) if levels else None,
+                                topic=next((d.topic for d in ds if d.topic), base.topic)))
+        return await self.create_many(news, at=at), highest_type([d.type for d in demands])
+
+    async def create_many(self, news: list[NewWorkOrder], *, at: dt.datetime) -> list[WorkOrder]:
         at = _aware(at, "created_at")
-        level = complaint_level_of(new.type, new.complaint_level)
-        due = deadlines(new.type, at, self.zone, complaint_level=level, calendar=self.calendar)
-        local_midnight = at.astimezone(self.zone).replace(hour=0, minute=0, second=0, microsecond=0)
-        created: dict[str, object] = {"at": at.isoformat(), "action": "created", "by": new.owner_pk,
-                                      "source": new.source.value}
-        if new.recording:
-            created["recording"] = new.recording
+        for new in news:
+            if not new.description.strip():
+                raise EmptyDescription("a work order needs a description", field="description")
+            complaint_level_of(new.type, new.complaint_level)  # a bad level fails before the transaction
+            if new.due_at is not None and _aware(new.due_at, "due_at") <= at:
+                raise DeadlineInPast("the deadline given is in the past", field="due_at",
+                                     until=new.due_at.isoformat())
         for attempt in range(NUMBER_ATTEMPTS):
             try:
                 async with self.db.begin() as s:
-                    unit = (await self._unit(s, new.unit)).code if new.unit else None
-                    today = (await s.execute(select(func.count(WorkOrder.id)).where(
-                        WorkOrder.created_at >= local_midnight.astimezone(dt.timezone.utc)))).scalar_one()
-                    order = WorkOrder(
-                        number=order_number(at, today + 1 + attempt, self.zone), type=new.type,
-                        status=WorkOrderStatus.NEW, complaint_level=level, source=new.source.value,
-                        call_id=new.call_id, customer_id=new.customer_id, owner_pk=new.owner_pk, unit_code=unit,
-                        contact_phone=new.contact_phone, address=new.address, description=description,
-                        created_at=at, dispatch_due_at=due.dispatch_due_at, contact_due_at=due.contact_due_at,
-                        finish_due_at=due.finish_due_at, reply_due_at=due.reply_due_at,
-                        callback_required=due.callback_required, callback_due_at=due.callback_due_at,
-                        deadlines_estimated=due.estimated, history=[created])
-                    self.refresh_clock(order, at)
-                    s.add(order)
-                    await s.flush()
-                    s.add(WorkOrderTransition(order_id=order.id, at=at, event=Event.CREATE.value, from_status="",
-                                              to_status=order.status.value, actor_pk=new.owner_pk,
-                                              actor=new.source.value, unit_code=unit, reason="",
-                                              data={"source": new.source.value}))
-                return order, [event_of(order, "created", Event.CREATE.value)]
+                    out = await creation.insert(self, s, news, at, attempt)
             except IntegrityError:
-                continue
+                continue  # a number (or a 12345 ref) taken concurrently: count again
+            self.announce(out.events)
+            return out.orders
         raise NumberExhausted(f"no free work-order number after {NUMBER_ATTEMPTS} attempts", at=at.isoformat())
+
+    async def create_forwarded(self, data: object, *, now: dt.datetime | None = None) -> tuple[WorkOrder, bool]:
+        """An order the 12345 platform forwarded (forwarded.py): (the order, whether it is new). The same
+        ref again is the same order, not a second one."""
+        now = _aware(now, "now") if now is not None else utcnow()
+        new = parse_forwarded(data, now=now)
+        async with self.db.session() as s:
+            seen = (await s.execute(select(WorkOrder).where(WorkOrder.external_ref == new.external_ref))
+                    ).scalar_one_or_none()
+        if seen is not None:
+            return seen, False
+        # Two deliveries at once: creation finds the other's row by its ref, still one order.
+        return await self.create(new, at=received_at(data, now)), True
 
     # --- transitions -----------------------------------------------------------------------------------
 
