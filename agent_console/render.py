@@ -52,6 +52,7 @@ NAV = (
     NavLink("wallboard", "/wallboard", "wall.title", WALL_ROLES),
     NavLink("list", "/qa", "qa.nav.list", REVIEW_ROLES),
     NavLink("review", "/qa/review", "qa.nav.review", REVIEW_ROLES),
+    NavLink("spot", "/qa/spot-check", "qa.nav.spot", REVIEW_ROLES),
     NavLink("trends", "/qa/trends", "qa.nav.trends", REVIEW_ROLES),
     NavLink("mine", "/qa/mine", "qa.nav.mine", SCORED_ROLES),
 )

@@ -189,8 +189,15 @@ def cmd_rubric(args: argparse.Namespace) -> int:
 
     rubric = _rubric(args)
     print(f"{rubric.path}: version {rubric.version}, {len(rubric.spec.rules)} rules, "
-          f"{len(rubric.phrases)} forbidden phrases, max {rubric.max_total:g}, pass {rubric.spec.pass_score:g}, "
-          f"review below {rubric.spec.must_review_below:g}")
+          f"{len(rubric.phrases)} forbidden phrases, max {rubric.max_total:g}, pass {rubric.spec.pass_score:g}")
+    policy = rubric.spec.review
+    sent = [name for on, name in ((policy.failed, "every failed call"), (policy.instant_fail, "instant fails"),
+                                  (policy.risk_words, "risk words")) if on]
+    if policy.below is not None:
+        sent.append(f"scores below {policy.below:g}")
+    if policy.satisfaction_at_most:
+        sent.append(f"satisfaction <= {policy.satisfaction_at_most}")
+    print(f"review: {', '.join(sent) or 'nothing'}; spot check {policy.spot_check_percent:g}% of passing calls")
     print(f"fingerprint (with these settings): {fingerprint(rubric, args.settings)}")
     for r in rubric.spec.rules:
         flag = "  一票否决" if r.instant_fail else ""

@@ -1,4 +1,4 @@
-"""QA pages of the console: scored-call list with filters, must-review queue, call detail with the audio synced
+"""QA pages of the console: scored-call list with filters, must-review queue, spot-check list, call detail with the audio synced
 to the transcript, overrides and comments, CSV export, team trends, and each agent's own scores.
 
     setup_qa(app)   # called by agent_console.setup_console; needs keys.SETTINGS and keys.DB
@@ -37,6 +37,7 @@ def setup_qa(app: web.Application) -> None:
     r = app.router
     r.add_get("/qa", views.qa_list)
     r.add_get("/qa/review", views.qa_review_queue)
+    r.add_get("/qa/spot-check", views.qa_spot_checks)
     r.add_get("/qa/mine", views.qa_mine)
     r.add_get("/qa/trends", views.qa_trends)
     r.add_get("/qa/export.csv", views.qa_export)

@@ -12,6 +12,7 @@ QA_MESSAGES: dict[str, tuple[str, str]] = {
     "qa.title": ("通话质检", "Call quality"),
     "qa.nav.list": ("质检列表", "Scored calls"),
     "qa.nav.review": ("必检队列", "Must review"),
+    "qa.nav.spot": ("抽检", "Spot checks"),
     "qa.nav.trends": ("团队趋势", "Team trends"),
     "qa.nav.mine": ("我的评分", "My scores"),
     "qa.nav.console": ("返回工作台", "Back to console"),
@@ -65,9 +66,16 @@ QA_MESSAGES: dict[str, tuple[str, str]] = {
     "qa.tag.review": ("需复核", "Review"),
     "qa.tag.reviewed": ("已复核", "Reviewed"),
     "qa.tag.overridden": ("已改分", "Overridden"),
-    "qa.queue.intro": ("低分、投诉/曝光/12345 等敏感词、一票否决的通话须人工复核；提交整通复核意见后移出队列。",
-                       "Low scores, complaint words and instant fails need a human review; a whole-call "
-                       "conclusion takes the call off this queue."),
+    "qa.queue.intro": ("不合格、一票否决、投诉/曝光/12345 等风险词、客户评价不满意的通话须人工复核，“复核原因”列说明每通为何在此；"
+                       "提交整通复核意见后移出队列。",
+                       "Failed calls, instant fails, complaint and risk words and unhappy callers need a human "
+                       "review; the last column says why each call is here. A whole-call conclusion takes the "
+                       "call off this queue."),
+    "qa.spot.intro": ("从合格且无需复核的通话中按评分表比例随机抽取（抽检），核对自动评分是否可信；提交整通复核意见后移出列表。",
+                      "A random share (set in the rubric) of the passing calls that need no review, to check "
+                      "that the automatic score can be trusted; a whole-call conclusion takes a call off."),
+    "qa.spot.empty": ("抽检列表已清空", "No spot checks left"),
+    "qa.spot.why": ("随机抽检（自动评分合格）", "Random spot check (passed automatically)"),
     "qa.queue.empty": ("复核队列已清空", "Nothing left to review"),
     # detail
     "qa.d.title": ("通话质检详情", "Call QA detail"),

@@ -91,6 +91,11 @@ def queue_page(request: web.Request, c: QaCatalog, items: list[ScoreItem], queue
     return render(request, "qa/review.html", c, _values(request, c, "review", c.t("qa.nav.review"), queues, rows=rows))
 
 
+def spot_page(request: web.Request, c: QaCatalog, items: list[ScoreItem], queues: dict[str, str]) -> web.Response:
+    rows = [(i, c.t("qa.spot.why")) for i in items]
+    return render(request, "qa/spot.html", c, _values(request, c, "spot", c.t("qa.nav.spot"), queues, rows=rows))
+
+
 def mine_page(request: web.Request, c: QaCatalog, items: list[ScoreItem], total: int, trends: Trends,
               titles: dict[str, str], queues: dict[str, str]) -> web.Response:
     return render(request, "qa/mine.html", c, _values(
@@ -113,4 +118,4 @@ def detail_page(request: web.Request, c: QaCatalog, detail: dict[str, Any], *, m
 
 
 __all__ = ["REVIEW_ROLES", "detail_page", "list_page", "local", "message_html", "message_page", "mine_page", "num",
-           "queue_page", "trends_page"]
+           "queue_page", "spot_page", "trends_page"]

@@ -36,6 +36,7 @@ from agent_console.qa.pages import (
     message_page,
     mine_page,
     queue_page,
+    spot_page,
     trends_page,
     unscorable_text,
 )
@@ -152,6 +153,13 @@ async def qa_review_queue(request: web.Request) -> web.Response:
     p = principal_of(request)
     items = await _service(request, page=True).review_queue(_viewer(p), limit=200)
     return queue_page(request, _catalog(request), items, dict(await _queues(request)))
+
+
+@require(*REVIEW_ROLES, page=True)
+async def qa_spot_checks(request: web.Request) -> web.Response:
+    p = principal_of(request)
+    items = await _service(request, page=True).spot_checks(_viewer(p), limit=200)
+    return spot_page(request, _catalog(request), items, dict(await _queues(request)))
 
 
 @require(*SCORED_ROLES, page=True)  # QA staff take no calls: they have no scores of their own

@@ -83,6 +83,7 @@ class CallFacts:
     # The agent ended their leg to hand the caller to the satisfaction survey (the flows' survey entry runs
     # after the agent hangs up): the caller was not dropped, so that is not 坐席先挂机.
     handed_to_survey: bool = False
+    satisfaction: int | None = None  # the caller's survey answer, 1 (very unhappy) to 5
 
 
 @dataclass(frozen=True)
@@ -138,6 +139,7 @@ class QaResult:
     review_reasons: tuple[str, ...]
     rules: tuple[RuleResult, ...] = field(default_factory=tuple)
     unscorable: str = ""  # one of UNSCORABLE, "" when the call has a verdict
+    spot_check: bool = False  # drawn for the spot-check list (抽检): passed, not in the must-review queue
 
     def rule(self, rule_id: str) -> RuleResult:
         for r in self.rules:

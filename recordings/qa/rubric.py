@@ -59,11 +59,22 @@ class UnscorableSpec(_Model):
     need_agent_speech: bool = True  # a transcript without a single agent segment
 
 
+class ReviewPolicy(_Model):
+    """What sends a call to the must-review queue (each with its reason), and the spot-check sample."""
+
+    failed: bool = True  # every call that fails: below pass_score or an instant fail
+    below: float | None = Field(None, ge=0)  # calls under this score (what is left when failed is off)
+    instant_fail: bool = True  # every instant fail, also when failed is off
+    risk_words: bool = True  # complaint / media / 12345 words (the complaint rule)
+    satisfaction_at_most: int = Field(2, ge=0, le=5)  # the caller's survey answer 1-5; 0: not used
+    spot_check_percent: float = Field(5.0, ge=0, le=100)  # 抽检: this share of the passing calls not in the queue
+
+
 class RubricFile(_Model):
     version: str = Field(min_length=1, max_length=32)
     title: str = ""
     pass_score: float = Field(ge=0)
-    must_review_below: float = Field(ge=0)
+    review: ReviewPolicy = ReviewPolicy()
     forbidden_phrases: str | None = None
     complaint_words: tuple[str, ...] = ()
     unscorable: UnscorableSpec = UnscorableSpec()
@@ -215,6 +226,9 @@ def load_rubric(path: str | Path | None = None) -> Rubric:
     data = src.data
     if not isinstance(data, dict):
         raise src.error((), "the rubric must be a mapping with version, rules, ...")
+    if "must_review_below" in data:  # rubrics before version 2026.2
+        raise src.error(("must_review_below",), "must_review_below is now review.below, and review.failed (on by "
+                        "default) sends every failed call to review")
     try:
         spec = RubricFile.model_validate(data)
     except ValidationError as exc:
@@ -248,9 +262,10 @@ def load_rubric(path: str | Path | None = None) -> Rubric:
             raise RubricError(_describe(psrc, exc)) from None
     if any(r.kind == "forbidden" for r in spec.rules) and not phrases:
         raise src.error(("forbidden_phrases",), "a forbidden-phrase rule needs forbidden_phrases: <file> with phrases")
-    if spec.must_review_below > spec.pass_score:
-        raise src.error(("must_review_below",), f"must_review_below ({spec.must_review_below}) is above pass_score "
-                        f"({spec.pass_score})")
+    below = spec.review.below
+    if below is not None and below > spec.pass_score:
+        raise src.error(("review", "below"), f"review.below ({below:g}) is above pass_score ({spec.pass_score:g}): "
+                        "a passing call would be sent to review as a low score")
     canonical = json.dumps({"rubric": data, "phrases": phrase_data}, sort_keys=True, ensure_ascii=False,
                            default=str)
     digest = hashlib.sha256(canonical.encode("utf-8")).hexdigest()

@@ -46,29 +46,58 @@ def score(segments: list[Segment], facts: CallFacts, rubric: Rubric, settings: S
         results.append(kind.run(ctx, spec, rubric.params[spec.id]))
     # An instant fail in a short call (a forbidden phrase, then the caller gone) is the agent's to answer for.
     why = "" if any(r.instant_fail for r in results) else unscorable(ordered, facts, rubric)
-    return summarize(results, rubric, settings, unscorable=why)
+    return summarize(results, rubric, settings, facts, unscorable=why)
 
 
-def summarize(results: list[RuleResult], rubric: Rubric, settings: Settings, *, unscorable: str = "") -> QaResult:
-    """Totals, pass/fail and the must-review reasons from per-rule results (also used after overrides).
+def drawn_for_spot_check(call_id: int | None, rubric: Rubric) -> bool:
+    """The spot-check sample (抽检): a fixed share of calls by a hash of the call and the rubric version, so a
+    rescore draws the same calls and nobody can steer which calls are drawn."""
+    percent = rubric.spec.review.spot_check_percent
+    if call_id is None or percent <= 0:
+        return False
+    digest = hashlib.sha256(f"spot-check:{rubric.version}:{call_id}".encode()).digest()
+    return int.from_bytes(digest[:4], "big") % 10000 < percent * 100
 
-    An unscorable call keeps its rule results (what was there to see) but has no verdict: it neither passes nor
-    fails, and only what a person must hear regardless (risk words) sends it to review.
+
+def summarize(results: list[RuleResult], rubric: Rubric, settings: Settings, facts: CallFacts | None = None, *,
+              unscorable: str = "") -> QaResult:
+    """Totals, the verdict and the review policy's reasons (rubric `review`) from per-rule results.
+
+    The must-review queue gets every failed call, every instant fail, risk words and low satisfaction by
+    default; each reason is written down for the queue page. An unscorable call keeps its rule results (what
+    was there to see) but has no verdict: it neither passes nor fails, and only what a person must hear
+    regardless (risk words, an unhappy caller) sends it to review. A passing call outside the queue may be
+    drawn for the spot-check list.
     """
     total = round(sum(r.points for r in results), 2)
     max_total = rubric.max_total
     instant = any(r.instant_fail for r in results) and not unscorable
     spec = rubric.spec
-    reasons: list[str] = []
-    if instant:
-        failed = "、".join(r.title for r in results if r.instant_fail)
-        reasons.append(f"一票否决：{failed}")
-    if total < spec.must_review_below and not unscorable:
-        reasons.append(f"得分 {total:g} 低于 {spec.must_review_below:g}")
-    for r in results:
-        if r.review and (not unscorable or r.kind == "complaint"):
-            reasons.append(f"{r.title}：{r.detail}")
+    policy = spec.review
     passed = not instant and total >= spec.pass_score and not unscorable
+    reasons: list[str] = []
+    if instant and (policy.instant_fail or policy.failed):
+        what = "、".join(f"{r.title}（{r.detail.removesuffix('，一票否决')}）" if r.detail else r.title
+                         for r in results if r.instant_fail)
+        reasons.append(f"一票否决：{what}")
+    if not unscorable and not instant:
+        if policy.failed and not passed:
+            reasons.append(f"不合格：得分 {total:g} 低于合格线 {spec.pass_score:g}")
+        elif policy.below is not None and total < policy.below:
+            reasons.append(f"得分 {total:g} 低于 {policy.below:g}")
+    for r in results:
+        if not r.review or (r.kind == "complaint" and not policy.risk_words):
+            continue
+        if not unscorable or r.kind == "complaint":
+            reasons.append(f"{r.title}：{r.detail}")
+    rating = facts.satisfaction if facts is not None else None
+    if rating is not None and 1 <= rating <= policy.satisfaction_at_most:
+        reasons.append(f"客户满意度评价 {rating} 分（{SATISFACTION.get(rating, '')}）")
+    spot = passed and not reasons and drawn_for_spot_check(facts.call_id if facts else None, rubric)
     return QaResult(rubric_version=rubric.version, rubric_hash=fingerprint(rubric, settings), total=total,
                     max_total=max_total, passed=passed, instant_fail=instant, must_review=bool(reasons),
-                    review_reasons=tuple(reasons), rules=tuple(results), unscorable=unscorable)
+                    review_reasons=tuple(reasons), rules=tuple(results), unscorable=unscorable, spot_check=spot)
+
+
+# The survey's words for its keys (call_flows/*.yaml: 非常满意请按5 ... 非常不满意请按1).
+SATISFACTION = {1: "非常不满意", 2: "不满意", 3: "一般", 4: "满意", 5: "非常满意"}

@@ -87,6 +87,7 @@ class ScoreFilter:
     team: str | None = None  # agents.team of the answering agent
     keyword: str | None = None  # a word in the transcript (either speaker)
     unscorable: bool | None = None  # True: only the calls with nothing to judge; False: only those with a verdict
+    spot_check: bool | None = None  # drawn for the spot-check list (抽检)
     rubric_version: str | None = None  # default: the service's current rubric
     limit: int = 50
     offset: int = 0
@@ -116,6 +117,7 @@ class ScoreItem:
     queue: str = ""
     category: str = ""
     unscorable: str = ""  # why the call has no verdict (recordings/qa/model.py UNSCORABLE), "" when it has one
+    spot_check: bool = False
 
 
 @dataclass(frozen=True)
@@ -190,7 +192,8 @@ class QaService:
                          max_total=sc.max_total, passed=passed, instant_fail=instant, must_review=sc.must_review,
                          reviewed=any(not r.rule_id for r in reviews),
                          review_reasons=tuple(str(x) for x in sc.review_reasons), failed_rules=failed,
-                         queue=call.queue_name, category=call.category, unscorable=sc.unscorable)
+                         queue=call.queue_name, category=call.category, unscorable=sc.unscorable,
+                         spot_check=sc.spot_check)
 
     def _select(self, viewer: Viewer, flt: ScoreFilter) -> Select[Any]:
         """The SQL part of a filter: everything that does not depend on reviewers' overrides."""
@@ -209,6 +212,8 @@ class QaService:
             q = q.where(QaScore.must_review.is_(flt.must_review))
         if flt.unscorable is not None:
             q = q.where((QaScore.unscorable != "") if flt.unscorable else (QaScore.unscorable == ""))
+        if flt.spot_check is not None:
+            q = q.where(QaScore.spot_check.is_(flt.spot_check))
         if flt.queue:
             q = q.where(Call.queue_name == flt.queue)
         if flt.category:
@@ -289,6 +294,15 @@ class QaService:
         if not may_review(viewer.role):
             raise ReviewRolesOnly(f"role {viewer.role.value} may not work the review queue")
         items = await self._query(viewer, ScoreFilter(must_review=True, reviewed=False))
+        return sorted(items, key=lambda i: (i.started_at, i.call_id))[:limit]
+
+    async def spot_checks(self, viewer: Viewer, limit: int = 50) -> list[ScoreItem]:
+        """The spot-check list (抽检): passing calls drawn by the rubric's sample, not yet given a whole-call
+        review, oldest first. Apart from the must-review queue: nothing is wrong with them as far as the
+        machine can tell, which is what a person checks."""
+        if not may_review(viewer.role):
+            raise ReviewRolesOnly(f"role {viewer.role.value} may not work the spot-check list")
+        items = await self._query(viewer, ScoreFilter(spot_check=True, reviewed=False))
         return sorted(items, key=lambda i: (i.started_at, i.call_id))[:limit]
 
     async def call_detail(self, viewer: Viewer, call_id: int, rubric_version: str | None = None) -> CallDetail:

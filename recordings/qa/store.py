@@ -82,7 +82,7 @@ async def load_call_facts(s: AsyncSession, call_id: int) -> CallFacts:
                      queue_wait_seconds=max(0.0, _seconds(call.queued_at, call.answered_at) or 0.0),
                      hangup_side=call.hangup_side.value if call.hangup_side is not None else None,
                      talk_seconds=_seconds(call.answered_at, call.ended_at), holds=tuple(holds),
-                     handed_to_survey=surveyed is not None)
+                     handed_to_survey=surveyed is not None, satisfaction=call.satisfaction)
 
 
 async def answer_offset(s: AsyncSession, call_id: int) -> float:
@@ -151,7 +151,7 @@ async def save_score(s: AsyncSession, call_id: int, result: QaResult) -> QaScore
     row.instant_fail, row.must_review = result.instant_fail, result.must_review
     row.results, row.review_reasons = result.results_json(), list(result.review_reasons)
     row.rubric_hash, row.created_at = result.rubric_hash, utcnow()
-    row.unscorable = result.unscorable
+    row.unscorable, row.spot_check = result.unscorable, result.spot_check
     await s.flush()
     return row
 

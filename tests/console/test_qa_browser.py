@@ -72,7 +72,7 @@ async def test_qa_filters_listens_overrides_and_exports(console: Callable[..., A
     await shot(page, "qa-02-filtered")
 
     await page.click("#nav-review")
-    await expect(page.locator("#review-queue tbody tr")).to_have_count(2)
+    await expect(page.locator("#review-queue tbody tr")).to_have_count(3)  # every failed call, risk words
     await expect(page.locator(f"#review-queue tr[data-call='{calls['forbidden']}'] td.why")).to_contain_text("一票否决")
     await expect(page.locator(f"#review-queue tr[data-call='{calls['complaint']}'] td.why")).to_contain_text("12345")
     await shot(page, "qa-03-review-queue")

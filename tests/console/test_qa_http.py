@@ -122,7 +122,8 @@ async def test_filters(console: Callable[..., Any]) -> None:
         assert await ids(qa, failed_rule="apology_when_late") == {calls["late"]}
         assert await ids(qa, min="90") == {calls["good"], calls["complaint"]}
         assert await ids(qa, max="85", result="fail") == {calls["late"], calls["forbidden"]}
-        assert await ids(qa, must_review="1") == {calls["forbidden"], calls["complaint"]}
+        # Every failed call is reviewed (the 80-point late call too), and risk words (issue 16).
+        assert await ids(qa, must_review="1") == {calls["forbidden"], calls["late"], calls["complaint"]}
         assert await ids(qa, team="二班") == {calls["late"], calls["complaint"]}
         assert await ids(qa, keyword="投诉") == {calls["complaint"]}
         assert await ids(qa, keyword="不归我管") == {calls["forbidden"]}
@@ -174,7 +175,7 @@ async def test_reviews_need_csrf_validate_and_record_who(console: Callable[..., 
         r = await qa.post(url, json={"rule_id": "", "comment": "已复核：识别错误，撤销一票否决"}, headers=h)
         assert r.status == 200
         queue = await (await qa.get("/qa/review")).text()
-        assert listed(queue) == {world.calls["complaint"]}
+        assert listed(queue) == {world.calls["late"], world.calls["complaint"]}
         assert (await qa.post(f"/api/qa/calls/{world.calls['good'] + 1000}/reviews", json={"comment": "x"},
                               headers=h)).status == 404
     async with c.db.session() as s:

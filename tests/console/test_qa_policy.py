@@ -1,5 +1,5 @@
 """The QA pages for what issue 16 adds, over real HTTP against a real database: calls with no verdict
-(unscorable) listed and counted apart."""
+(unscorable) listed and counted apart, the must-review queue saying why, the spot-check list."""
 
 from __future__ import annotations
 
@@ -7,7 +7,9 @@ import datetime as dt
 import re
 from typing import Any, Callable
 
-from ivr.db.models import utcnow
+from sqlalchemy import update
+
+from ivr.db.models import QaScore, utcnow
 from recordings.qa.rubric import load_rubric
 from recordings.qa.store import score_call
 from tests.console.conftest import Console, http, login
@@ -59,3 +61,27 @@ async def test_unscorable_calls_are_listed_and_counted_apart(console: Callable[.
         qa.cookie_jar.update_cookies({"hotline_lang": "en"})
         english = await (await qa.get("/qa")).text()
         assert "of which 1 unscorable" in english
+
+
+async def test_queue_says_why_and_the_spot_check_list(console: Callable[..., Any]) -> None:
+    c, server, world = await started(console)
+    eighty = await add_scored(c, "review_failed_between_70_and_85")
+    # Which calls the sample draws is the scorer's (tests/recordings/test_rubric_file.py): here, the good one.
+    async with c.db.begin() as s:
+        await s.execute(update(QaScore).where(QaScore.call_id == world.calls["good"]).values(spot_check=True))
+    async with http(server) as qa, http(server) as agent:
+        csrf = await login(qa, "2001")
+        await login(agent, "1024")
+        queue = await (await qa.get("/qa/review")).text()
+        assert eighty in listed(queue)
+        row = re.search(rf'<tr data-call="{eighty}">.*?</tr>', queue, re.S)
+        assert row is not None and "不合格：得分 80 低于合格线 85" in row[0]
+        assert 'id="nav-spot"' in queue
+        spot = await (await qa.get("/qa/spot-check")).text()
+        assert listed(spot) == {world.calls["good"]} and "随机抽检" in spot
+        r = await qa.post(f"/api/qa/calls/{world.calls['good']}/reviews", json={"comment": "抽检：评分属实"},
+                          headers={"X-CSRF-Token": csrf})
+        assert r.status == 200
+        after = await (await qa.get("/qa/spot-check")).text()
+        assert listed(after) == set() and 'id="spot-checks-empty"' in after
+        assert (await agent.get("/qa/spot-check")).status == 403

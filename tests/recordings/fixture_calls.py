@@ -39,12 +39,12 @@ def parse_transcript(text: str, where: str) -> list[Segment]:
 
 
 def _facts(raw: dict[str, Any]) -> CallFacts:
-    return CallFacts(agent_id=str(raw.get("agent_id", "1024")), answer_ring_seconds=float(raw.get("ring", 4.0)),
+    return CallFacts(call_id=raw.get("call_id"), agent_id=str(raw.get("agent_id", "1024")), answer_ring_seconds=float(raw.get("ring", 4.0)),
                      ring_seconds_total=float(raw.get("ring_total", raw.get("ring", 4.0))),
                      queue_wait_seconds=float(raw.get("queue_wait", 0.0)),
                      hangup_side=raw.get("hangup", "caller"), talk_seconds=raw.get("talk"),
                      holds=tuple((float(a), float(b)) for a, b in raw.get("holds", [])),
-                     handed_to_survey=bool(raw.get("survey", False)))
+                     handed_to_survey=bool(raw.get("survey", False)), satisfaction=raw.get("satisfaction"))
 
 
 def load_fixture_calls() -> list[FixtureCall]:

@@ -119,9 +119,11 @@ async def test_forbidden_phrase_evidence_points_at_the_words(world: World) -> No
 
 async def test_review_queue_and_overrides(world: World) -> None:
     queue = await world.svc.review_queue(world.qa)
-    assert [i.call_id for i in queue] == [world.calls["forbidden"], world.calls["complaint"]]
+    # Every failed call (the late one fails with 75 points), instant fails and risk words (issue 16).
+    assert [i.call_id for i in queue] == [world.calls["forbidden"], world.calls["late"], world.calls["complaint"]]
     reasons = {i.call_id: i.review_reasons for i in queue}
     assert any("一票否决" in r for r in reasons[world.calls["forbidden"]])
+    assert reasons[world.calls["late"]] == ("不合格：得分 75 低于合格线 85",)
     assert any("12345" in r or "投诉" in r for r in reasons[world.calls["complaint"]])
     forbidden = queue[0]
 
@@ -140,7 +142,8 @@ async def test_review_queue_and_overrides(world: World) -> None:
     assert "forbidden_phrases" not in after.failed_rules
 
     await world.svc.add_review(world.qa, forbidden.score_id, comment="已复核，识别错误")
-    assert [i.call_id for i in await world.svc.review_queue(world.qa)] == [world.calls["complaint"]]
+    assert [i.call_id for i in await world.svc.review_queue(world.qa)] == [world.calls["late"],
+                                                                           world.calls["complaint"]]
     detail = await world.svc.call_detail(world.qa, world.calls["forbidden"])
     assert [r["rule_id"] for r in detail.reviews] == ["courtesy", "forbidden_phrases", ""]
     assert next(r for r in detail.rules if r["id"] == "forbidden_phrases")["override"] == 20
@@ -323,3 +326,34 @@ async def test_unscorable_calls_are_listed_apart(db: Database, world: World, set
     await world.svc.export_csv(world.supervisor, ScoreFilter(unscorable=True), out)
     [header, row] = list(csv.reader(io.StringIO(out.getvalue())))
     assert dict(zip(header, row))["无法评分"] == "通话过短"
+
+
+async def test_review_policy_queue_reasons_and_spot_checks(db: Database, settings: Settings, tmp_path: Path) -> None:
+    """Every failed call and an unhappy caller reach the queue, each saying why; a drawn passing call goes to
+    the spot-check list until someone gives it a whole-call review."""
+    from tests.recordings.test_rubric_file import copy_rubric
+    from recordings.qa.rubric import load_rubric
+
+    everyone = load_rubric(copy_rubric(tmp_path, replace=("spot_check_percent: 5", "spot_check_percent: 100")))
+    calls: dict[str, int] = {}
+    for hours, (name, fx, satisfaction) in enumerate((("good", "gas_arrears_standard", 5),
+                                                      ("eighty", "review_failed_between_70_and_85", None),
+                                                      ("unhappy", "review_unhappy_caller", 2)), start=1):
+        c = await finished_call(db, started=utcnow() - dt.timedelta(hours=10 - hours))
+        async with db.begin() as s:
+            await s.execute(update(Call).where(Call.id == c.call_id).values(satisfaction=satisfaction))
+        await store_segments(db, c.call_id, FIXTURES[fx].segments)
+        await score_call(db, c.call_id, everyone, settings)
+        calls[name] = c.call_id
+    svc = QaService(db, settings, everyone)
+    qa = Viewer(await agent(db, "2001", Role.QA), Role.QA)
+    queue = {i.call_id: i.review_reasons for i in await svc.review_queue(qa)}
+    assert set(queue) == {calls["eighty"], calls["unhappy"]}
+    assert queue[calls["eighty"]] == ("不合格：得分 80 低于合格线 85",)
+    assert queue[calls["unhappy"]] == ("客户满意度评价 2 分（不满意）",)
+    spot = await svc.spot_checks(qa)
+    assert [i.call_id for i in spot] == [calls["good"]] and spot[0].spot_check and spot[0].passed
+    await svc.review_call(qa, calls["good"], comment="抽检：评分属实")
+    assert await svc.spot_checks(qa) == []
+    with pytest.raises(AccessDenied):
+        await svc.spot_checks(Viewer(await agent(db, "1024"), Role.AGENT))

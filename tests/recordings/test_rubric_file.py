@@ -53,7 +53,9 @@ def test_hash_ignores_comments_but_not_content(tmp_path: Path) -> None:
     (("points: 5\n    params:\n      within_seconds: 20", "points: -5\n    params:\n      within_seconds: 20"),
      "rule 'agent_id_stated': points"),
     (("forbidden_phrases: forbidden_phrases.yaml", "forbidden_phrases: missing.yaml"), "missing.yaml: file not found"),
-    (("must_review_below: 70", "must_review_below: 90"), "must_review_below (90.0) is above pass_score"),
+    (("  # below: 70 ", "  below: 90 "), "review.below (90) is above pass_score (85)"),
+    (("pass_score: 85 ", "must_review_below: 70\npass_score: 85 "), "must_review_below is now review.below"),
+    (("satisfaction_at_most: 2", "satisfaction_at_most: 6"), "review.satisfaction_at_most: Input should be less"),
     (('version: "2026.2"', "version:"), "version"),
 ])
 def test_errors_name_file_and_rule(tmp_path: Path, replace: tuple[str, str], message: str) -> None:
@@ -141,3 +143,54 @@ def test_instant_fail_is_honoured_by_every_rule(tmp_path: Path) -> None:
                                                        "    instant_fail: false\n\n  - id: complaint_watch")))
     softened = score(hung_up.segments, hung_up.facts, soft, hung_up.settings)
     assert softened.passed and not softened.instant_fail and not softened.rule("caller_hung_up_first").passed
+
+
+def test_review_policy_is_the_rubrics(tmp_path: Path) -> None:
+    from recordings.qa.model import QaResult
+    from recordings.qa.rubric import Rubric
+    from recordings.qa.scorer import score
+    from tests.recordings.fixture_calls import load_fixture_calls
+
+    calls = {c.name: c for c in load_fixture_calls()}
+
+    def scored(name: str, rubric: Rubric) -> QaResult:
+        c = calls[name]
+        return score(c.segments, c.facts, rubric, c.settings)
+
+    packaged = load_rubric()
+    assert scored("review_failed_between_70_and_85", packaged).must_review
+    # A site that reviews only low scores (the old policy): an 80-point fail stays out, a 60 would not.
+    lenient = load_rubric(copy_rubric(tmp_path, replace=("  failed: true ", "  failed: false\n  below: 70 ")))
+    r = scored("review_failed_between_70_and_85", lenient)
+    assert not r.passed and not r.must_review
+    assert scored("bu_gui_wo_guan", lenient).must_review, "instant fails are reviewed on their own switch"
+    quiet = load_rubric(copy_rubric(tmp_path, replace=("  risk_words: true ", "  risk_words: false ")))
+    assert scored("complaint_12345", packaged).must_review
+    assert not scored("complaint_12345", quiet).must_review
+    no_survey = load_rubric(copy_rubric(tmp_path, replace=("satisfaction_at_most: 2", "satisfaction_at_most: 0")))
+    assert not scored("review_unhappy_caller", no_survey).must_review
+
+
+def test_spot_check_draws_a_stable_share_of_passing_calls(tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    from recordings.qa.scorer import drawn_for_spot_check, score
+    from tests.recordings.fixture_calls import load_fixture_calls
+
+    rubric, again = load_rubric(), load_rubric()
+    drawn = [i for i in range(1, 4001) if drawn_for_spot_check(i, rubric)]
+    assert 0.04 <= len(drawn) / 4000 <= 0.06, "about rubric review.spot_check_percent (5%) of the calls"
+    assert drawn == [i for i in range(1, 4001) if drawn_for_spot_check(i, again)], "the same calls again"
+    calls = {c.name: c for c in load_fixture_calls()}
+    good, failed = calls["gas_arrears_standard"], calls["review_failed_between_70_and_85"]
+    pick = drawn[0]
+    picked = score(good.segments, replace(good.facts, call_id=pick), rubric, good.settings)
+    assert picked.spot_check and picked.passed and not picked.must_review
+    not_drawn = next(i for i in range(1, 100) if i not in drawn)
+    assert not score(good.segments, replace(good.facts, call_id=not_drawn), rubric, good.settings).spot_check
+    # Calls in the queue are not spot checks: they get a review anyway.
+    assert not score(failed.segments, replace(failed.facts, call_id=pick), rubric, failed.settings).spot_check
+    everyone = load_rubric(copy_rubric(tmp_path, replace=("spot_check_percent: 5", "spot_check_percent: 100")))
+    assert score(good.segments, replace(good.facts, call_id=not_drawn), everyone, good.settings).spot_check
+    nobody = load_rubric(copy_rubric(tmp_path, replace=("spot_check_percent: 5", "spot_check_percent: 0")))
+    assert not score(good.segments, replace(good.facts, call_id=pick), nobody, good.settings).spot_check
