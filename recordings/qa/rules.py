@@ -217,25 +217,44 @@ class CourtesyGroup(_Params):
 
 class CourtesyParams(_Params):
     groups: tuple[CourtesyGroup, ...] = Field(min_length=1)
-    min_groups: int = Field(1, ge=1)
+    min_groups: int = Field(2, ge=1)  # what any call needs, however short
+    groups_per_minute: float = Field(1.0, ge=0)  # one more group for each full minute of talk ...
+    max_groups: int = Field(4, ge=1)  # ... up to this many
+
+
+def courtesy_needed(p: CourtesyParams, seconds: float) -> int:
+    """How many of the groups a call of this length must show: a 20-second wrong number has no room for the
+    服务七声 that a five-minute repair call has."""
+    return max(1, min(len(p.groups), p.max_groups, p.min_groups + int(max(seconds, 0.0) / 60 * p.groups_per_minute)))
 
 
 def courtesy(ctx: Context, spec: RuleSpec, p: CourtesyParams) -> RuleResult:
-    track = ctx.track("agent")
+    """The seeds' 服务七声 (000) and polite replies (001, 002): each group of phrases the agent uses counts once;
+    the number of groups asked for grows with the call's length (courtesy_needed). The greeting is the greeting
+    rule's: its scripted 您好…请问 would otherwise meet a short call's need before the agent said a word of
+    their own, so the search starts after the agent's first segment (when there is more than one)."""
+    agent = ctx.speaker_segments("agent")
+    track = ctx.track("agent", agent[0].end) if len(agent) > 1 else ctx.track("agent")
     found: list[Evidence] = []
+    used: list[str] = []
     missing: list[str] = []
     for g in p.groups:
         allowed = [s for ex in g.except_ for s in _occurrences(ctx, track, ex)]
         spans = [s for ph in g.phrases for s in _occurrences(ctx, track, ph) if not _inside(s, allowed)]
         if spans:
             found.append(track.evidence(*min(spans), context=3))
+            used.append(g.title)
         else:
             missing.append(g.title)
-    need = min(p.min_groups, len(p.groups))
+    need = courtesy_needed(p, ctx.end_time)
     ok = len(found) >= need
-    detail = f"文明用语 {len(found)}/{len(p.groups)}" + (f"，缺少：{'、'.join(missing)}" if missing else "")
+    detail = f"文明用语 {len(found)} 类（{ctx.end_time / 60:.1f} 分钟的通话需 {need} 类）"
+    if used:
+        detail += f"：{'、'.join(used)}"
+    if not ok:
+        detail += "，不足"
     points = spec.points * min(len(found), need) / need
-    if missing and track.segments:
+    if not ok and track.segments:
         # Evidence of an absence: the stretch of the agent's speech that was searched.
         found.append(Evidence("agent", round(track.segments[0].start, 2), round(track.segments[-1].end, 2),
                               f"坐席发言中未出现：{'、'.join(missing)}"))

@@ -79,7 +79,7 @@ async def test_qa_filters_listens_overrides_and_exports(console: Callable[..., A
 
     await page.click(f"#review-queue tr[data-call='{calls['forbidden']}'] a.open")
     await expect(page.locator("body")).to_have_attribute("data-ready", "1")
-    await expect(page.locator("#score-total")).to_have_text("76.67")
+    await expect(page.locator("#score-total")).to_have_text("80")
     await expect(page.locator("#masked-note")).to_be_visible()
     await expect(page.locator("#transcript li.seg.agent")).to_have_count(3)
     await expect(page.locator("#transcript li.seg.caller")).to_have_count(2)
@@ -114,9 +114,9 @@ async def test_qa_filters_listens_overrides_and_exports(console: Callable[..., A
     await row.locator(".ov-points").fill("20")
     await row.locator(".ov-reason").fill("录音为“这个不归我们管辖”，识别错误")
     await row.locator(".ov-save").click()
-    await expect(page.locator("#score-total")).to_have_text("96.67")
+    await expect(page.locator("#score-total")).to_have_text("100")
     await expect(page.locator("#score-box")).to_have_attribute("data-passed", "1")
-    await expect(page.locator("#score-auto")).to_contain_text("76.67")
+    await expect(page.locator("#score-auto")).to_contain_text("80")
     await expect(row.locator(".pts")).to_have_text("20 / 20")
     await expect(row).to_have_attribute("data-passed", "1")
     review_row = page.locator("#reviews tbody tr[data-rule='forbidden_phrases']")
@@ -138,7 +138,7 @@ async def test_qa_filters_listens_overrides_and_exports(console: Callable[..., A
     assert "play" in {a.action for a in listens}
 
     await page.click("#nav-list")
-    await expect(page.locator(f"#scores tr[data-call='{calls['forbidden']}'] .score")).to_have_text("96.67")
+    await expect(page.locator(f"#scores tr[data-call='{calls['forbidden']}'] .score")).to_have_text("100")
     async with page.expect_download() as info:
         await page.click("#export-csv")
     download = await info.value
@@ -147,7 +147,7 @@ async def test_qa_filters_listens_overrides_and_exports(console: Callable[..., A
     exported = {int(r["通话ID"]): r for r in csv.DictReader(io.StringIO(raw.decode("utf-8-sig")))}
     assert set(exported) == set(calls.values())
     assert {r["来电号码"] for r in exported.values()} == {"138****8000"} and b"13800138000" not in raw
-    assert exported[calls["forbidden"]]["复核后得分"] == "96.67" and exported[calls["forbidden"]]["已复核"] == "是"
+    assert exported[calls["forbidden"]]["复核后得分"] == "100.0" and exported[calls["forbidden"]]["已复核"] == "是"
     assert page.errors == []
 
 

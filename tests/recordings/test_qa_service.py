@@ -127,18 +127,18 @@ async def test_review_queue_and_overrides(world: World) -> None:
     assert any("12345" in r or "投诉" in r for r in reasons[world.calls["complaint"]])
     forbidden = queue[0]
 
-    # The reviewer listens and finds the hit real but the courtesy deduction wrong.
-    await world.svc.add_review(world.qa, forbidden.score_id, rule_id="courtesy", points=10, comment="有礼貌用语")
+    # The reviewer listens, finds the hit real and the courtesy worse than the words say.
+    await world.svc.add_review(world.qa, forbidden.score_id, rule_id="courtesy", points=5, comment="语气生硬")
     item = (await world.svc.list_scores(world.qa, ScoreFilter(must_review=True)))[0][-1]
     assert item.call_id == world.calls["forbidden"]
-    assert item.effective_total == pytest.approx(item.total + 10 / 3, abs=0.01)
+    assert item.effective_total == pytest.approx(item.total - 5, abs=0.01)
     assert item.instant_fail and not item.passed
 
     # An instant-fail rule given full points lifts the instant fail.
     await world.svc.add_review(world.supervisor, forbidden.score_id, rule_id="forbidden_phrases", points=20,
                                comment="录音中是“这个不归我们管辖，我帮您转物业”，识别错误")
     after = [i for i in (await world.svc.list_scores(world.qa))[0] if i.call_id == world.calls["forbidden"]][0]
-    assert not after.instant_fail and after.effective_total == 100 and after.passed
+    assert not after.instant_fail and after.effective_total == 95 and after.passed
     assert "forbidden_phrases" not in after.failed_rules
 
     await world.svc.add_review(world.qa, forbidden.score_id, comment="已复核，识别错误")
