@@ -24,6 +24,9 @@ DIGIT_SYLLABLES = {"ling": "0", "dong": "0", "yao": "1", "yi": "1", "er": "2", "
 _FOLD_INITIALS = (("zh", "z"), ("ch", "c"), ("sh", "s"))
 _FOLD_FINALS = (("ing", "in"), ("eng", "en"), ("ang", "an"))
 NUMBER_MARK = "#"
+# Honorific and dialect forms of the same pronoun: "您问我，我问谁" and "俺没时间" are still the forbidden
+# phrases, and "为你服务" still the greeting. Folded before matching (and before pinyin: nin is not ni).
+HONORIFIC_FOLDS = {"您": "你", "妳": "你", "恁": "你", "咱": "我", "俺": "我"}
 # Kept by normalize() so that a phrase cannot match across two utterances far apart (see context.Track).
 BREAK = "¦"
 
@@ -110,7 +113,8 @@ class Codebook:
         return c
 
     def normalize(self, text: str, *, fold_numbers: bool = False) -> Normalized:
-        """NFKC, lower case, drop punctuation and spaces; optionally fold number runs to one mark.
+        """NFKC, lower case, drop punctuation and spaces, fold honorifics (您 -> 你, 咱/俺 -> 我); optionally fold
+        number runs to one mark.
 
         Numbers are folded for template matching because "24小时" may come back as "二十四小时" and the
         agent's ID is checked by its own rule.
@@ -124,7 +128,7 @@ class Codebook:
             cat = unicodedata.category(c)
             if cat[0] in "PZSC" and c != BREAK:
                 continue
-            kept.append(c)
+            kept.append(HONORIFIC_FOLDS.get(c, c))
             origin.append(i)
         if fold_numbers:
             kept, origin = _fold_numbers(kept, origin)

@@ -80,3 +80,17 @@ def test_numbers_are_whole_tokens() -> None:
     assert find_number("110", "这很有意义另外") == []
     assert find_number("95598", "打九五五九八") == [(1, 6)]
     assert [d for d, _, _ in number_tokens("0571-8812 3456，幺三八")] == ["057188123456", "138"]
+
+
+def test_honorific_variants_fold() -> None:
+    cb = Codebook()
+    plain = cb.normalize("你问我我问谁")
+    for variant in ("您问我，我问谁", "妳问我我问谁", "你问俺，俺问谁", "你问咱咱问谁"):
+        got = cb.normalize(variant)
+        assert got.chars == plain.chars and got.codes == plain.codes, variant
+    assert find_exact(cb.normalize("我没时间"), cb.normalize("俺没时间啊"), by_pinyin=False) == [(0, 4)]
+    # The source positions stay those of the text as said, so evidence quotes 您, not 你.
+    said = "这个您问我我问谁"
+    [(s, e)] = find_exact(plain, cb.normalize(said), by_pinyin=False)
+    assert said[s:e] == "您问我我问谁"
+    assert cb.normalize("您好").chars == cb.normalize("你好").chars
