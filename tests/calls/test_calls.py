@@ -28,12 +28,14 @@ async def _kinds(h: Harness, call_id: int) -> list[str]:
 
 async def test_row_and_timeline_exist_before_the_handler_runs(harness: Harness) -> None:
     seen: list[tuple[str, list[str]]] = []
+    answered = asyncio.Event()
 
     async def handler(channel: Channel, ctx: CallContext) -> None:
         call = await ctx.timeline.get(ctx.call_id)
         assert call is not None
         seen.append((call.channel_id, [e.kind for e in await ctx.timeline.events(ctx.call_id)]))
         await channel.answer()
+        answered.set()
         await channel.collect_digits(max_digits=2, first_timeout=5)
 
     await harness.start(harness.engine(handler))
@@ -42,6 +44,8 @@ async def test_row_and_timeline_exist_before_the_handler_runs(harness: Harness) 
     assert started.data["caller"] == "13812345678" and started.data["dialed"] == "95598"
     await until(lambda: seen, "handler")
     assert seen == [(cid, ["arrived"])]
+    # Keys and the hang-up after the answer: on a busy machine they could otherwise overtake it.
+    await guard(answered.wait(), "answered")
     await harness.fake.press(cid, "42")
     await harness.fake.caller_hangup(cid)
     ended = await harness.notice("call_ended")

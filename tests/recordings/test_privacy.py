@@ -59,10 +59,11 @@ def test_evidence_and_caller_numbers() -> None:
 
 
 def test_role_policy() -> None:
-    assert [sees_pii(r) for r in Role] == [False, False, True, True]
-    assert [exports_pii(r) for r in Role] == [False, False, False, True]
-    assert [may_export(r) for r in Role] == [False, True, True, True]
-    assert [may_review(r) for r in Role] == [False, True, True, True]
+    # agent, qa, supervisor, admin, unit: a responsible unit's staff neither see QA's unmasked data nor export it
+    assert [sees_pii(r) for r in Role] == [False, False, True, True, False]
+    assert [exports_pii(r) for r in Role] == [False, False, False, True, False]
+    assert [may_export(r) for r in Role] == [False, True, True, True, False]
+    assert [may_review(r) for r in Role] == [False, True, True, True, False]
     assert may_open_call(Viewer(5, Role.AGENT), 5)
     assert not may_open_call(Viewer(5, Role.AGENT), 6)
     assert not may_open_call(Viewer(None, Role.AGENT), None)
