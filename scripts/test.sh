@@ -10,4 +10,7 @@ echo "checks: ruff, mypy, import layers"
 .venv/bin/mypy
 .venv/bin/lint-imports --no-cache > .venv/lint-imports.log || { cat .venv/lint-imports.log; exit 1; }
 export HOTLINE_NO_SKIP=1
-exec .venv/bin/python -m pytest -ra -p no:cacheprovider "$@"
+# Most of the suite's wall time is waiting on real components (rings, prompts, leases), not CPU: three
+# workers overlap those waits. Each worker starts its own Asterisk, PostgreSQL and Chromium on free loopback
+# ports. HOTLINE_TEST_WORKERS=0 runs in one process (e.g. to debug one test with -s).
+exec .venv/bin/python -m pytest -ra -p no:cacheprovider -n "${HOTLINE_TEST_WORKERS:-3}" "$@"
