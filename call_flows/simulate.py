@@ -8,6 +8,7 @@ without touching real data.
 from __future__ import annotations
 
 import datetime as dt
+import secrets
 from pathlib import Path
 from typing import Any, Callable, TextIO
 from zoneinfo import ZoneInfo
@@ -50,7 +51,8 @@ async def seed_demo(db: Database, now: dt.datetime, out: TextIO) -> None:
     """The project's demo data (ivr/demo.py: known customers, areas, outages) and what to key to use it."""
     from ivr.demo import KNOWN_CUSTOMERS, load_demo_data
 
-    await load_demo_data(db, customers=len(KNOWN_CUSTOMERS), now=now)
+    # A throw-away database: its demo logins need a password, nobody logs in with it.
+    await load_demo_data(db, password=secrets.token_urlsafe(12), customers=len(KNOWN_CUSTOMERS), now=now)
     async with db.session() as s:
         rows = await s.execute(select(Customer).order_by(Customer.id))
         for c in rows.scalars():

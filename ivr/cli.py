@@ -7,6 +7,7 @@ import asyncio
 import importlib
 import logging
 import os
+import secrets
 import sys
 from pathlib import Path
 from typing import Callable, Sequence
@@ -49,22 +50,42 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
     return 0
 
 
+def demo_password_file(settings: Settings) -> Path:
+    """Where the demo logins' password is kept: next to the secrets file, readable by this user only."""
+    return settings.secrets_file.parent / "demo-password"
+
+
+def demo_password(settings: Settings) -> str:
+    """The demo logins' password of this install: made once (random), then read back; never printed."""
+    from ivr.secrets import write_private
+
+    path = demo_password_file(settings)
+    try:
+        return path.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        value = secrets.token_urlsafe(12)
+        write_private(path, value + "\n")
+        return value
+
+
 def cmd_demo_data(args: argparse.Namespace) -> int:
     from ivr.db import Database
-    from ivr.demo import DEMO_AGENTS, DEMO_PASSWORD, load_demo_data
+    from ivr.demo import DEMO_AGENTS, load_demo_data
+
+    password = demo_password(args.settings)
 
     async def run() -> dict[str, int]:
         db = Database(args.settings.database.url)
         try:
             await db.upgrade()
-            return await load_demo_data(db, customers=args.customers)
+            return await load_demo_data(db, password=password, customers=args.customers)
         finally:
             await db.dispose()
 
     created = asyncio.run(run())
     print("demo data: " + ", ".join(f"{k} +{v}" for k, v in created.items()))
-    print("logins (password %s): %s" % (DEMO_PASSWORD, ", ".join(f"{a.agent_id} ({a.role.value})"
-                                                              for a in DEMO_AGENTS)))
+    print("logins: %s; their password: `cat %s` (this user only)" % (
+        ", ".join(f"{a.agent_id} ({a.role.value})" for a in DEMO_AGENTS), demo_password_file(args.settings)))
     return 0
 
 
@@ -117,13 +138,13 @@ def cmd_console_url(args: argparse.Namespace) -> int:
 
 
 def cmd_welcome(args: argparse.Namespace) -> int:
-    from ivr.demo import DEMO_AGENTS, DEMO_PASSWORD
+    from ivr.demo import DEMO_AGENTS
 
     s = args.settings
     print(f"""
 hotline is up: {s.hotline.name} 24小时服务热线
 
-  console     {console_url(s)}/   (password for every demo login: {DEMO_PASSWORD})
+  console     {console_url(s)}/   (password for every demo login: `cat {demo_password_file(s)}`)
   logins      {", ".join(f"{a.agent_id} {a.name} ({a.role.value})" for a in DEMO_AGENTS)}
   wallboard   {console_url(s)}/wallboard   (log in as 3001)
   ARI         {s.asterisk.ari_url}/ari   app "{s.asterisk.app}"

@@ -43,9 +43,9 @@ def test_help_lists_core_commands(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 async def test_demo_data_is_idempotent(db: Database) -> None:
-    first = await load_demo_data(db, customers=20)
+    first = await load_demo_data(db, password="a-password-of-this-test", customers=20)
     assert first["customers"] == 20 and first["agents"] >= 4 and first["outages"] == 2
-    second = await load_demo_data(db, customers=20)
+    second = await load_demo_data(db, password="another-one", customers=20)
     assert all(v == 0 for v in second.values())
     async with db.session() as s:
         assert (await s.execute(select(func.count()).select_from(Customer))).scalar_one() == 20

@@ -487,3 +487,42 @@ def test_up_sh_generates_secrets_before_starting_anything() -> None:
     names = [" ".join(s.split()[1:3]) for s in steps]
     first = names.index("secrets generate")
     assert first < names.index("asterisk up") and all("serve" not in n for n in names[:first])
+
+
+def test_demo_logins_get_a_password_of_this_install_that_is_never_printed(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A demo instance's logins must not be known from the repository: `hotline demo-data` makes their
+    password once per install, keeps it in a file only this user reads, and prints where it is, not what."""
+    import asyncio
+    import os
+    import stat
+
+    from sqlalchemy import select
+
+    from agent_console.auth import password_matches
+    from ivr.cli import main
+    from ivr.db import Database
+    from ivr.db.models import Agent
+
+    cfg = tmp_path / "hotline.toml"
+    cfg.write_text(f'[database]\nurl = "sqlite+aiosqlite:///{tmp_path}/demo.db"\n', encoding="utf-8")
+    assert main(["--config", str(cfg), "demo-data", "--customers", "3"]) == 0
+    out = capsys.readouterr().out
+    path = tmp_path / "var" / "demo-password"
+    password = path.read_text(encoding="utf-8").strip()
+    assert len(password) >= 16 and password not in out and str(path) in out
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    assert main(["--config", str(cfg), "demo-data", "--customers", "3"]) == 0  # again: the same password
+    assert path.read_text(encoding="utf-8").strip() == password and password not in capsys.readouterr().out
+
+    async def hashes() -> list[str]:
+        db = Database(f"sqlite+aiosqlite:///{tmp_path}/demo.db")
+        try:
+            async with db.session() as s:
+                return [a.password_hash for a in (await s.execute(select(Agent))).scalars()]
+        finally:
+            await db.dispose()
+
+    found = asyncio.run(hashes())
+    assert found and all(password_matches(password, h) for h in found)
+    assert not any(password_matches("hotline123", h) for h in found)  # what shipped before
