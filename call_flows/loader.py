@@ -232,7 +232,7 @@ def _parse_nodes(data: LocMap, path: str, issues: list[Issue]
         if node is None:
             broken.add(nid)
         else:
-            nodes[nid] = node  # type: ignore[assignment]
+            nodes[nid] = node
     return nodes, node_lines, node_src, broken
 
 

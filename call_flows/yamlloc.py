@@ -59,7 +59,7 @@ def locate(container: Any, path: tuple[Any, ...] | list[Any]) -> int:
 _Base: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
-class _Loader(_Base):  # type: ignore[misc,valid-type]
+class _Loader(_Base):
     def __init__(self, stream: str) -> None:
         super().__init__(stream)
         self.problems: list[YamlProblem] = []
@@ -95,8 +95,8 @@ def _construct_sequence(loader: _Loader, node: yaml.SequenceNode, deep: bool = F
     return result
 
 
-_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)  # type: ignore[arg-type]
-_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _construct_sequence)  # type: ignore[arg-type]
+_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _construct_sequence)
 
 
 class YamlSyntaxError(Exception):

@@ -199,7 +199,7 @@ def _guard(func: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Name
     return run
 
 
-def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "call", help="place a SIP test call into the running hotline (sipp)",
         description="Call the hotline like a customer: caller ID, audio, DTMF keys after the greeting. "

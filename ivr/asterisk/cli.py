@@ -136,7 +136,7 @@ def _guard(func: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Name
     return run
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("asterisk", help="provision and run Asterisk (system, or a Debian sid sandbox)")
     sub = p.add_subparsers(dest="asterisk_command", metavar="ACTION", required=True)
 
