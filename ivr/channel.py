@@ -77,7 +77,9 @@ class Channel(Protocol):
     async def play(self, media: Sequence[str], *, interrupt_dtmf: bool = False) -> str | None:
         """Play media URIs in order ("sound:x", "recording:x", "digits:123", "number:42", "file:/path").
 
-        With interrupt_dtmf, a key stops the playback and is returned (it is also kept for collect_digits).
+        With interrupt_dtmf, a key stops the playback and is returned (it is also kept for collect_digits);
+        a key already waiting skips the prompt. Without it, the prompt plays to its end and keys pressed
+        meanwhile are kept for collect_digits all the same (type-ahead, as Background()/Read()).
         """
         ...
 

@@ -53,7 +53,7 @@ class AgiChannel:
         extra.update(variables or {})
         self._info = CallerInfo(channel_id=env.uniqueid, caller_number=env.caller_number,
                                 caller_name=env.caller_name, dialed=env.dialed, protocol="agi", variables=extra)
-        self._pending_keys = ""  # keys that stopped a prompt, kept for the next collect_digits
+        self._pending_keys = ""  # keys pressed during prompts, kept for the next collect_digits (type-ahead)
         self._monitors: dict[str, str] = {}  # recording name -> MixMonitor id
         self._released = False
         self.hung_up_by_us = False
@@ -136,13 +136,27 @@ class AgiChannel:
         await self._media("ANSWER")
 
     async def play(self, media: Sequence[str], *, interrupt_dtmf: bool = False) -> str | None:
-        escape = ALL_KEYS if interrupt_dtmf else ""
-        commands = [self._media_command(uri, escape) for uri in media]  # reject bad URIs before playing any
+        # Asterisk throws away keys that are not escape digits of the running STREAM FILE, so every file
+        # listens for all keys: an interruptible prompt stops at the first, any other resumes where the key
+        # stopped it (endpos) and the key waits for the next input (type-ahead, as over ARI).
+        commands = [self._media_command(uri, ALL_KEYS) for uri in media]  # reject bad URIs before playing any
+        if interrupt_dtmf and self._pending_keys:
+            return self._pending_keys[0]  # a key pressed already skips the prompt
         for verb, args in commands:
-            key = (await self._media(verb, *args)).digit
-            if key is not None and interrupt_dtmf:
+            if verb != "STREAM FILE" and not interrupt_dtmf:
+                args = (args[0], "")  # SAY cannot resume: a read-out that must not stop plays deaf
+            while True:
+                reply = await self._media(verb, *args)
+                key = reply.digit
+                if key is None:
+                    break
                 self._pending_keys += key
-                return key
+                if interrupt_dtmf:
+                    return key
+                endpos = reply.extras.get("endpos", "")
+                if verb != "STREAM FILE" or not endpos.isdigit():
+                    break
+                args = (args[0], ALL_KEYS, int(endpos))
         return None
 
     async def collect_digits(self, *, max_digits: int, first_timeout: float, inter_timeout: float = 3.0,

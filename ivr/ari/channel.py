@@ -82,7 +82,6 @@ class AriChannel:
         self._leaving = False
         self._dtmf: collections.deque[str] = collections.deque()
         self._dtmf_waiter: asyncio.Future[None] | None = None
-        self._dtmf_discard = 0
         self._playbacks: dict[str, asyncio.Future[Playback]] = {}
         self._rec_done: dict[str, asyncio.Future[LiveRecording]] = {}
         self._uris: set[str] = set()
@@ -129,10 +128,10 @@ class AriChannel:
         if self.recorder is not None and self.recorder.feed(event):
             return
         if isinstance(event, ev.ChannelDtmfReceived) and event.channel.id == self.id:
-            if self._dtmf_discard == 0:
-                self._dtmf.append(event.digit)
-                if self._dtmf_waiter is not None and not self._dtmf_waiter.done():
-                    self._dtmf_waiter.set_result(None)
+            # Type-ahead: every key is kept, also during a prompt that does not stop for keys.
+            self._dtmf.append(event.digit)
+            if self._dtmf_waiter is not None and not self._dtmf_waiter.done():
+                self._dtmf_waiter.set_result(None)
         elif isinstance(event, ev.PlaybackFinished):
             played = self._playbacks.get(event.playback.id)
             if played is not None and not played.done():
@@ -265,9 +264,6 @@ class AriChannel:
             return None
         if interrupt_dtmf and self._dtmf:
             return self._dtmf[0]  # type-ahead: a key pressed already skips the prompt
-        if not interrupt_dtmf:
-            self._dtmf.clear()
-            self._dtmf_discard += 1
         pid = new_id("pb")
         fut: asyncio.Future[Playback] = asyncio.get_running_loop().create_future()
         self._playbacks[pid] = fut
@@ -293,8 +289,6 @@ class AriChannel:
             return self._dtmf[0] if interrupt_dtmf and self._dtmf else None
         finally:
             self._playbacks.pop(pid, None)
-            if not interrupt_dtmf:
-                self._dtmf_discard -= 1
 
     async def _stop_playback(self, pid: str, fut: asyncio.Future[Playback]) -> None:
         try:

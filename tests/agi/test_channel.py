@@ -52,12 +52,26 @@ async def test_answer(chan: AgiChannel, pair: Pair) -> None:
 async def test_play_each_media_kind(chan: AgiChannel, pair: Pair) -> None:
     task = await run(chan.play(["sound:hello-world", "digits:123", "number:42", "file:/srv/p/greet.wav",
                                 "recording:vm/abc"]))
-    assert await pair.fake.answer("200 result=0 endpos=8000") == 'STREAM FILE hello-world ""'
+    assert await pair.fake.answer("200 result=0 endpos=8000") == "STREAM FILE hello-world 0123456789*#"
     assert await pair.fake.answer("200 result=0") == 'SAY DIGITS 123 ""'
     assert await pair.fake.answer("200 result=0") == 'SAY NUMBER 42 ""'
-    assert await pair.fake.answer("200 result=0 endpos=100") == 'STREAM FILE /srv/p/greet ""'
-    assert await pair.fake.answer("200 result=0 endpos=100") == 'STREAM FILE /rec/vm/abc ""'
+    assert await pair.fake.answer("200 result=0 endpos=100") == "STREAM FILE /srv/p/greet 0123456789*#"
+    assert await pair.fake.answer("200 result=0 endpos=100") == "STREAM FILE /rec/vm/abc 0123456789*#"
     assert await task is None
+
+
+async def test_keys_during_an_uninterruptible_prompt_resume_it_and_are_kept(chan: AgiChannel, pair: Pair) -> None:
+    task = await run(chan.play(["sound:notice", "sound:more"]))
+    assert await pair.fake.answer(f"200 result={ord('2')} endpos=4000") == "STREAM FILE notice 0123456789*#"
+    # The notice goes on from where the key stopped it; Asterisk would have dropped a key it did not escape on.
+    assert await pair.fake.answer(f"200 result={ord('1')} endpos=6000") == "STREAM FILE notice 0123456789*# 4000"
+    assert await pair.fake.answer("200 result=0 endpos=9000") == "STREAM FILE notice 0123456789*# 6000"
+    assert await pair.fake.answer("200 result=0 endpos=800") == "STREAM FILE more 0123456789*#"
+    assert await task is None
+    # The next listening prompt is skipped by the waiting keys; the input gets both, in order.
+    assert await chan.play(["sound:menu"], interrupt_dtmf=True) == "2"
+    task2 = await run(chan.collect_digits(max_digits=2, first_timeout=5, prompt=["sound:menu"]))
+    assert await task2 == DigitsResult("21", timed_out=False)
 
 
 async def test_interrupted_prompt_returns_the_key_and_keeps_it(chan: AgiChannel, pair: Pair) -> None:
