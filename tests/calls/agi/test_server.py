@@ -142,7 +142,7 @@ async def test_hangup_notice_reaches_the_flow(make_server: ServerFactory, fakes:
 
     server = await make_server(flow_runner=FlowTable({"gas": plays}))
     fake = await open_fake(server, fakes, "flow/gas")
-    assert await fake.answer("200 result=-1 endpos=100") == 'STREAM FILE a ""'
+    assert await fake.answer("200 result=-1 endpos=100") == "STREAM FILE a 0123456789*#"
     assert await fake.answer("HANGUP", "200 result=0") == "NOOP"
     # The flow got ChannelHungUp: nothing else is sent, no fallback on a dead call.
     assert await fake.wait_closed_by_server() == b""
