@@ -82,9 +82,21 @@ def edges(flow: Flow, nid: str) -> list[Edge]:
         out.append(Edge(node.default, "否则", ("default",)))
     elif isinstance(node, (PlayNode, SetNode, OutagesNode, MessageNode)):
         out.append(Edge(node.next, "", ("next",)))
-    if flow.header.emergency is not None and speech_on(flow, node):
-        out.append(Edge(flow.header.emergency.goto, "紧急关键词", (), implicit=True))
+    em = flow.header.emergency
+    if em is not None and speech_on(flow, node):
+        out.append(Edge(em.goto, "紧急关键词", (), implicit=True))
+    if em is not None and em.keys and _emergency_keys_work(node, em.keys):
+        out.append(Edge(em.goto, "/".join(em.keys) + " 紧急", (), implicit=True))
     return out
+
+
+def _emergency_keys_work(node: object, keys: list[str]) -> bool:
+    """A play node hears every emergency key; a menu those it does not use for an option of its own."""
+    if isinstance(node, PlayNode):
+        return node.interruptible
+    if isinstance(node, MenuNode):
+        return bool(set(keys) - {opt.key for opt in node.options if opt.key})
+    return False
 
 
 def _cond_label(cond: object) -> str:

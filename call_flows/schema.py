@@ -124,8 +124,20 @@ class SpeechConfig(_Model):
 
 
 class EmergencyConfig(_Model):
-    keywords: Annotated[PhraseList, Field(min_length=1)]
+    """Heard or pressed from the first second of the call: keywords wherever the caller may speak, keys during
+    every prompt where the key means nothing else (play nodes, menus that do not list it)."""
+
+    keywords: PhraseList = []
+    keys: Annotated[list[Key], BeforeValidator(lambda v: [v] if isinstance(v, (str, int)) else v)] = []
     goto: Id
+
+    @model_validator(mode="after")
+    def _something(self) -> "EmergencyConfig":
+        if not self.keywords and not self.keys:
+            raise ValueError("emergency needs keywords, keys or both")
+        if "0" in self.keys:
+            raise ValueError("key 0 is the way to a person at every menu: it cannot be an emergency key")
+        return self
 
 
 class _Input(_Model):
@@ -140,6 +152,8 @@ class PlayNode(_Model):
     type: Literal["play"]
     prompt: PromptList
     next: Id
+    # False for legal notices: the prompt plays to its end; keys pressed meanwhile are still kept (type-ahead).
+    interruptible: bool = True
 
 
 class MenuOption(_Model):

@@ -3,7 +3,9 @@
 Every one follows the same contract: up to retries+1 attempts; a timeout plays timeout_prompt, a wrong key
 or unmatched word plays invalid_prompt, then the node's prompt again; after the last attempt the call goes
 to on_fail (by default a person). Key 0 at any menu goes to zero_out. Keys are always accepted, also while
-a speech menu listens; an emergency keyword in any utterance jumps to the emergency path.
+a speech menu listens; an emergency keyword in any utterance jumps to the emergency path, and so does the
+flow's emergency key at a menu that has no option of its own for it. Keys typed during earlier prompts wait
+in the channel's buffer and are the first the next input reads (type-ahead).
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ def _setting(ctx: CallContext, node: Any, name: str) -> Any:
     return ctx.flow.input_setting(node, name)
 
 
-async def _drain_key(ctx: CallContext) -> str:
+async def drain_key(ctx: CallContext) -> str:
     r = await ctx.channel.collect_digits(max_digits=1, first_timeout=POLL_SECONDS, inter_timeout=POLL_SECONDS,
                                          terminators="")
     return r.digits
@@ -74,7 +76,7 @@ async def listen(eng: "FlowEngine", ctx: CallContext, nid: str, phrases: Sequenc
         ctx.speech_ok = False  # this channel cannot give us audio: keys only from now on
         await eng.event(ctx, "ivr.speech", {"node": nid, "error": f"cannot record: {exc}"})
         return await _keys_only(ctx, timeout)
-    key = await _drain_key(ctx)
+    key = await drain_key(ctx)
     if key:
         return Reply("key", key)
     try:
@@ -105,7 +107,7 @@ async def _choice(eng: "FlowEngine", ctx: CallContext, nid: str, prompt: list[st
         return Reply("key", r.digits) if r.digits else Reply("timeout")
     key = await ch.play(prompt, interrupt_dtmf=True)
     if key:
-        return Reply("key", (await _drain_key(ctx)) or key)
+        return Reply("key", (await drain_key(ctx)) or key)
     return await listen(eng, ctx, nid, phrases, timeout)
 
 
@@ -122,6 +124,9 @@ async def menu(eng: "FlowEngine", ctx: CallContext, nid: str, node: MenuNode) ->
     for attempt in range(1, _setting(ctx, node, "retries") + 2):
         reply = await _choice(eng, ctx, nid, prompt, timeout, phrases)
         target = _target(ctx, node, reply)
+        if target is None and reply.kind == "key":
+            # A key this menu does not use may be the flow's emergency key (e.g. typed during the welcome).
+            await eng.emergency_key(ctx, nid, reply.value, consume=False)
         if target is None and reply.kind in ("key", "speech"):
             reply = Reply("invalid", reply.value)
         await eng.event(ctx, "ivr.input", {"node": nid, "attempt": attempt, "kind": reply.kind,

@@ -173,7 +173,11 @@ class FlowEngine:
     async def _visit(self, ctx: CallContext, nid: str, node: Any) -> str | FlowResult:
         ch = ctx.channel
         if isinstance(node, PlayNode):
-            await ch.play(self.prompts(ctx, node.prompt))
+            # Type-ahead: a key stops an interruptible prompt and stays in the channel's buffer for the next
+            # input node; an uninterruptible one plays on and keeps its keys just the same.
+            key = await ch.play(self.prompts(ctx, node.prompt), interrupt_dtmf=node.interruptible)
+            if key is not None:
+                await self.emergency_key(ctx, nid, key, consume=True)
             return node.next
         if isinstance(node, MenuNode):
             return await inputs.menu(self, ctx, nid, node)
@@ -385,6 +389,20 @@ class FlowEngine:
         if node.saved_prompt:
             await ch.play(self.prompts(ctx, node.saved_prompt))
         return node.next
+
+    async def emergency_key(self, ctx: CallContext, nid: str, key: str, *, consume: bool) -> None:
+        """Jump to the emergency path when `key` is one of the flow's emergency keys (not yet on it).
+
+        consume: the key is still in the channel's buffer (it stopped a prompt) and is taken out first."""
+        em = ctx.flow.header.emergency
+        if em is None or key not in em.keys or ctx.emergency:
+            return
+        if consume:
+            await inputs.drain_key(ctx)
+        ctx.emergency = True
+        ctx.flags.add("emergency")
+        await self.event(ctx, "ivr.emergency", {"node": nid, "key": key})
+        raise Jump(em.goto, f"emergency key {key}")
 
     async def jump_if_emergency(self, ctx: CallContext, nid: str, keyword: str | None) -> None:
         em = ctx.flow.header.emergency
