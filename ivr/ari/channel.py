@@ -50,6 +50,9 @@ HANGUP_REASONS = ("normal", "busy", "congestion", "no_answer", "timeout", "rejec
 # Guards for events that should always come but might not (Asterisk restarted under us): never wait forever.
 STOP_GRACE_SECONDS = 5.0
 RECORDING_GRACE_SECONDS = 15.0
+# A refused request on a channel the caller just hung up comes back before the hang-up event does: wait this
+# long for the event before calling it a failure (a caller hanging up is a normal end, not an error).
+HANGUP_GRACE_SECONDS = 1.0
 _NAME_RX = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,180}$")
 
 
@@ -231,7 +234,7 @@ class AriChannel:
             self._end("hangup")
             raise ChannelHungUp(f"{what}: channel {self.id} is gone") from None
         except (AriConflict, AriUnprocessable) as exc:
-            if self._gone.done():
+            if await self.wait_gone(HANGUP_GRACE_SECONDS):
                 raise self._gone_error() from None
             raise OperationFailed(f"{what}: {exc}") from None
         except AriError as exc:
@@ -285,6 +288,8 @@ class AriChannel:
                     await self._stop_playback(pid, fut)
                     return self._dtmf[0]
             if pb is not None and pb.state == "failed":
+                if await self.wait_gone(HANGUP_GRACE_SECONDS):
+                    raise self._gone_error()
                 raise OperationFailed(f"playback of {', '.join(uris)} failed on {self.id}")
             return self._dtmf[0] if interrupt_dtmf and self._dtmf else None
         finally:

@@ -43,6 +43,7 @@ from ivr.callers import CallerDirectory, OutageView
 from ivr.calls.timeline import Timeline
 from ivr.channel import (
     Channel,
+    ChannelError,
     ChannelGone,
     ChannelHungUp,
     OperationFailed,
@@ -143,15 +144,22 @@ class FlowEngine:
             await self._repeat_caller(ctx)
             return await self._loop(ctx, node_id)
         except (ChannelHungUp, ChannelGone):
-            at = ctx.path[-1] if ctx.path else node_id
-            await self.event(ctx, "ivr.hangup", {"node": at})
-            return FlowResult(Outcome.CALLER_HANGUP, ctx.call_id, tuple(ctx.path))
+            return await self._hung_up(ctx, node_id)
         except Exception as exc:
+            if isinstance(exc, ChannelError) and channel.hung_up:
+                # An operation the hang-up made fail (a refused command on a channel that is going away): the
+                # caller ended the call, which is a normal end and not our failure.
+                return await self._hung_up(ctx, node_id)
             at = ctx.path[-1] if ctx.path else node_id
             reason = f"{type(exc).__name__}: {exc}"
             log.exception("call %s: flow %s failed at %s", ctx.call_id, flow.name, at)
             await self.event(ctx, "ivr.error", {"node": at, "error": reason[:300]})
             raise FlowFailed(f"flow {flow.name} failed at {at}: {reason}", path=tuple(ctx.path)) from exc
+
+    async def _hung_up(self, ctx: CallContext, node_id: str) -> FlowResult:
+        at = ctx.path[-1] if ctx.path else node_id
+        await self.event(ctx, "ivr.hangup", {"node": at})
+        return FlowResult(Outcome.CALLER_HANGUP, ctx.call_id, tuple(ctx.path))
 
     async def _loop(self, ctx: CallContext, node_id: str) -> FlowResult:
         flow = ctx.flow

@@ -159,6 +159,18 @@ async def test_hang_up_during_an_operation_raises_channel_hung_up(stasis: Stasis
         await ch.answer()
 
 
+async def test_a_request_refused_just_before_the_hang_up_event_is_a_hang_up(stasis: Stasis) -> None:
+    ch = await stasis.call()
+    state = stasis.fake.channels[ch.id]
+    app, state.stasis_app = state.stasis_app, None  # the caller hung up; Asterisk's events are on their way
+    task = asyncio.create_task(ch.play(["sound:menu"]))
+    await until(lambda: any(status == 409 for _, _, status, _ in stasis.fake.rejected), "play refused")
+    state.stasis_app = app
+    await stasis.fake.caller_hangup(ch.id)
+    with pytest.raises(ChannelHungUp):  # not OperationFailed: a hang-up is not our failure
+        await guard(task)
+
+
 async def test_rest_404_means_hung_up(stasis: Stasis) -> None:
     ch = await stasis.call()
     stasis.fake.channels.pop(ch.id)  # gone without an event (e.g. lost during a reconnect)

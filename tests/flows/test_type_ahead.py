@@ -12,7 +12,8 @@ from call_flows.loader import FlowError, load_flow
 from call_flows.schema import Flow
 from ivr.calls.timeline import Timeline
 from ivr.db import Database
-from ivr.engine import FlowEngine, Outcome, ScriptedChannel
+from ivr.channel import OperationFailed
+from ivr.engine import FlowEngine, FlowFailed, Outcome, ScriptedChannel
 from tests.builders import order_service
 from tests.flows.conftest import flow_from
 
@@ -142,3 +143,35 @@ async def test_the_gas_flow_takes_1_as_the_emergency_key_from_the_start(db: Data
     assert result.queue is not None and result.queue.queue == "emergency" and result.queue.priority == 20
     assert result.path[:2] == ("welcome", "gas_leak")
     assert ("gas_leak_advice", False) in ch.plays
+
+
+class HangsUpDuringThePrompt(ScriptedChannel):
+    """Asterisk refuses the prompt because the caller has just hung up (the -1 / 409 of a dying channel)."""
+
+    async def play(self, media: Sequence[str], *, interrupt_dtmf: bool = False) -> str | None:
+        if "notice" in media[0]:
+            self._hung_up, self.ended_by = True, "caller"
+            raise OperationFailed("play: Channel not in Stasis application")
+        return await super().play(media, interrupt_dtmf=interrupt_dtmf)
+
+
+async def test_a_caller_hanging_up_during_a_prompt_is_a_normal_end(db: Database, tmp_path: Path) -> None:
+    flow = flow_from(tmp_path, FLOW)
+    ch = HangsUpDuringThePrompt("", workdir=tmp_path / "audio")
+    result = await FlowEngine(db, orders=order_service(db)).run(flow, ch)
+    assert result.outcome is Outcome.CALLER_HANGUP and result.path == ("welcome", "notice")
+    row = await Timeline(db).by_channel(ch.id)
+    assert row is not None
+    events = await Timeline(db).events(row.id)
+    assert [e.data for e in events if e.kind == "ivr.hangup"] == [{"node": "notice"}]
+    assert "ivr.error" not in [e.kind for e in events]
+
+
+async def test_our_failure_on_a_live_call_is_still_an_error(db: Database, tmp_path: Path) -> None:
+    class Broken(ScriptedChannel):
+        async def play(self, media: Sequence[str], *, interrupt_dtmf: bool = False) -> str | None:
+            raise OperationFailed("playback failed")
+
+    flow = flow_from(tmp_path, FLOW)
+    with pytest.raises(FlowFailed):
+        await FlowEngine(db, orders=order_service(db)).run(flow, Broken("", workdir=tmp_path / "audio"))
