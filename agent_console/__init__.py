@@ -30,6 +30,7 @@ from ivr.acd.service import ACD
 from ivr.db import Database
 from ivr.periodic import in_background, repeat
 from ivr.settings import Settings
+from ivr.workorders import ORDERS
 
 log = logging.getLogger(__name__)
 STATIC_DIR = Path(__file__).resolve().parent / "static"
@@ -61,7 +62,7 @@ async def console_ctx(app: web.Application) -> AsyncIterator[None]:
     phrases = await asyncio.to_thread(forbidden_phrases, settings)
     db = app[keys.DB]
     reads = Database(db.url)  # its own connections: see ConsoleService.reads
-    service = ConsoleService(db, settings, hub, app[ACD], phrases, reads=reads)
+    service = ConsoleService(db, settings, hub, app[ACD], phrases, reads=reads, orders=app.get(ORDERS))
     await service.start()
     app[CONSOLE] = service
     try:

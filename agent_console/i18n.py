@@ -10,6 +10,7 @@ from typing import Literal
 
 from aiohttp import web
 
+from agent_console.order_texts import ORDER_MESSAGES
 from ivr import keys
 
 Lang = Literal["zh", "en"]
@@ -111,6 +112,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "wall.agent": ("坐席", "Agent"),
     "wall.state": ("状态", "State"),
     "wall.duration": ("持续", "For"),
+    **ORDER_MESSAGES,  # the work-order pages (agent_console/order_texts.py)
 }
 
 CATEGORIES = ("燃气泄漏报警", "故障报修", "业务办理", "账单缴费", "停气咨询", "投诉", "建议", "表扬", "其他咨询")

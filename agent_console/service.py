@@ -17,6 +17,8 @@ from sqlalchemy import select, text
 
 from agent_console.hub import WALL, Hub, agent_audience
 from agent_console.pop import build_pop, mask_number, mask_pop
+from agent_console.orders.live import alert_view
+from agent_console.orders.live import publish as publish_order
 from agent_console.wallboard import daily_stats
 from ivr.acd.ports import (AcdEvent, AgentStateChanged, CallAnswered, CallHold, CallLeftQueue, CallOffered,
                            CallQueued, OfferEnded)
@@ -24,6 +26,9 @@ from ivr.acd.service import NOT_READY_REASONS, Acd
 from ivr.db import Database
 from ivr.db.models import Agent, AgentState, Role, utcnow
 from ivr.settings import Settings
+from ivr.workorders import OrderEvent, WorkOrderService
+from ivr.workorders.queries import alerts as order_alerts
+from ivr.workorders.queries import unit_names
 
 log = logging.getLogger(__name__)
 QUEUE_PUBLISH_EVERY = 0.5  # wallboard queue list: coalesced, it is not what the ring clock waits for
@@ -45,7 +50,8 @@ def answered_message(ev: CallAnswered) -> dict[str, Any]:
 
 class ConsoleService:
     def __init__(self, db: Database, settings: Settings, hub: Hub, acd: Acd,
-                 forbidden_phrases: list[str], *, reads: Database | None = None) -> None:
+                 forbidden_phrases: list[str], *, reads: Database | None = None,
+                 orders: WorkOrderService | None = None) -> None:
         self.db = db
         # Pops and figures are reads on their own connections: they never queue for a connection behind the
         # call engine's writers (on SQLite: waiting for the write lock). A pop must beat the first ring.
@@ -65,18 +71,27 @@ class ConsoleService:
         # At most this many pops read at once: each holds one connection, and a burst of calls must not
         # push the pool into opening (and closing) overflow connections for every pop.
         self._building = asyncio.Semaphore(POP_BUILDERS)
+        # Work-order changes reach the wallboard, the unit and the owner (agent_console/orders/live.py).
+        self.orders = orders
+        self._unit_names: dict[str, str] = {}
+        self._orders_unsubscribe: Callable[[], None] | None = None
 
     async def start(self) -> None:
         await self.reload_agents()
         # Open the pop builders' connections now: the first calls must not pay for connecting.
         await asyncio.gather(*(self._warm() for _ in range(POP_BUILDERS)))
         self._unsubscribe = self.acd.subscribe(self.on_acd)
+        if self.orders is not None:
+            self._unit_names = await unit_names(self.reads)
+            self._orders_unsubscribe = self.orders.subscribe(self.on_order)
         self._spawn(self._queue_publisher(), "console-queue-publisher")
         self._spawn(self._stats_publisher(), "console-stats")
 
     async def stop(self) -> None:
         if self._unsubscribe is not None:
             self._unsubscribe()
+        if self._orders_unsubscribe is not None:
+            self._orders_unsubscribe()
         tasks = [*self._tasks, *self._pops.values()]
         for t in tasks:
             t.cancel()
@@ -167,6 +182,14 @@ class ConsoleService:
                 task.cancel()
             self._queue_dirty.set()
 
+    def on_order(self, ev: OrderEvent) -> None:
+        if ev.unit_code and ev.unit_code not in self._unit_names:
+            self._spawn(self._reload_units(), "console-reload-units")
+        publish_order(self.hub, ev, self._unit_names)
+
+    async def _reload_units(self) -> None:
+        self._unit_names = await unit_names(self.reads)
+
     async def _send_offer(self, ev: CallOffered) -> None:
         """The ringing card at once; the record with it when it is built already (the usual case: it is
         built while the caller is in line), else in a `pop` message as soon as the database answers."""
@@ -253,4 +276,6 @@ class ConsoleService:
                   for a in sorted(self.acd.roster.slots(), key=lambda a: a.agent_id)
                   if self.role_of(a.pk) in (Role.AGENT, Role.SUPERVISOR)]
         stats = self._stats or await self.stats()
-        return {"agents": agents, "queues": self.queue_view(), "stats": stats, "server_time": utcnow().isoformat()}
+        orders = [alert_view(o) for o in await order_alerts(self.reads)] if self.orders is not None else []
+        return {"agents": agents, "queues": self.queue_view(), "stats": stats, "server_time": utcnow().isoformat(),
+                "orders": orders}

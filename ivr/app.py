@@ -43,6 +43,8 @@ from ivr.settings import Settings
 from ivr.speech import SPEECH, Recognizer, SpeechError
 from ivr.workorders import ORDERS, WorkOrderService
 from ivr.workorders.calendar import WorkingCalendar
+from ivr.workorders.clocks import Policy
+from ivr.workorders.sweep import SWEEP, ClockSweep
 from ivr.workorders.intake import SWEEP_EVERY, FallbackSweeper
 from recordings.store import RecordingStore
 
@@ -78,11 +80,23 @@ async def database_ctx(app: web.Application) -> AsyncIterator[None]:
     calendar = await asyncio.to_thread(WorkingCalendar.from_directory, settings.workorders.calendar_dir)
     for problem in calendar.problems:
         log.error("work-order calendar: %s (left out: that year counts from the package or is estimated)", problem)
-    app[ORDERS] = WorkOrderService(db, settings.hotline.zone, calendar=calendar)
+    wo = settings.workorders
+    app[ORDERS] = WorkOrderService(db, settings.hotline.zone, calendar=calendar,
+                                   policy=Policy(share=wo.warn_share, escalate_days=wo.escalate_after_working_days))
     try:
         yield
     finally:
         await db.dispose()
+
+
+async def workorders_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The clock sweep over the open work orders ([workorders] sweep_seconds), from start-up on."""
+    settings = app[keys.SETTINGS]
+    sweep = ClockSweep(app[ORDERS], calendar_dir=settings.workorders.calendar_dir)
+    app[SWEEP] = sweep
+    async with in_background(repeat(sweep.sweep, every=settings.workorders.sweep_seconds, what="work-order sweep",
+                                    first_after=1.0), "workorders-sweep"):
+        yield
 
 
 async def health(request: web.Request) -> web.Response:
@@ -114,6 +128,7 @@ def build_app(settings: Settings, *, dialer: AgentDialer | None = None) -> web.A
     app = web.Application()
     app[keys.SETTINGS] = settings
     app.cleanup_ctx.append(database_ctx)
+    app.cleanup_ctx.append(workorders_ctx)  # the orders' clocks: nearly due, overdue, 催办, escalation
     if dialer is None:
         app.cleanup_ctx.append(telephony_ctx)
     else:

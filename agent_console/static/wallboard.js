@@ -6,6 +6,7 @@
   const $ = (id) => document.getElementById(id);
   const agents = new Map();   // pk -> agent view
   let queues = [];
+  const orders = new Map();  // number -> the order's alert (nearly due / overdue), from the snapshot and `order`
   let clockOffset = 0;
   const charts = {};
 
@@ -76,18 +77,44 @@
       { scales: { y: { beginAtZero: true, ticks: { precision: 0 } } } });
   }
 
+  function renderOrders() {
+    const box = $("wall-orders");
+    const list = [...orders.values()].sort((a, b) => (a.due_at || "").localeCompare(b.due_at || ""));
+    box.replaceChildren();
+    if (!list.length) { box.append(el("li", { class: "muted", text: t("wall.orders.none") })); return; }
+    for (const o of list) {
+      const due = o.due_at ? new Date(o.due_at).toLocaleString("zh-CN", { hour12: false, timeZone: "Asia/Shanghai" }) : "";
+      box.append(el("li", { class: o.clock_state, "data-order": o.number, "data-clock": o.clock_state },
+        el("a", { href: `/orders/${o.id}`, text: o.number }),
+        ` ${t("wo.clock." + o.clock_state)} · ${o.unit_name || "—"} · ${t("wo.stage." + (o.clock_stage || ""))} ${due}`
+        + (o.escalated ? ` · ${t("wo.escalated")}` : o.urged ? ` · ${t("wo.urged")}` : "")));
+    }
+  }
+  function orderChanged(o) {
+    const before = orders.get(o.number) || {};
+    if (o.clock_state === "near" || o.clock_state === "overdue") {
+      orders.set(o.number, Object.assign({}, before, o, { urged: o.urged || before.urged, escalated: o.escalated || before.escalated }));
+    } else {
+      orders.delete(o.number);  // on time again (dispatched, extended), paused or done
+    }
+    renderOrders();
+  }
+
   const live = new Live("wall", {
     snapshot(m) {
       clockOffset = new Date(m.server_time).getTime() - Date.now();
       agents.clear();
       for (const a of m.agents) agents.set(a.pk, a);
       queues = m.queues;
-      renderAgents(); renderQueues(); renderStats(m.stats);
+      orders.clear();
+      for (const o of m.orders || []) orders.set(o.number, o);
+      renderAgents(); renderQueues(); renderStats(m.stats); renderOrders();
       document.body.dataset.ready = "1";
     },
     agent(m) { agents.set(m.agent.pk, m.agent); renderAgents(); },
     queues(m) { queues = m.queues; renderQueues(); },
     stats(m) { renderStats(m.stats); },
+    order(m) { orderChanged(m.order); },
   });
   window.hotlineLive = live;
   live.connect();

@@ -47,6 +47,7 @@ class Event(enum.StrEnum):
     ATTACH = "attach"
     URGE = "urge"  # the sweep's 催办
     ESCALATE = "escalate"  # the sweep's escalation
+    RECOMPUTE = "recompute"  # deadlines counted again: a year's holiday file arrived
 
 
 class Party(enum.StrEnum):
@@ -105,6 +106,7 @@ TRANSITIONS: tuple[Transition, ...] = (
     _t(Event.ATTACH, OPEN, None, Party.SYSTEM),
     _t(Event.URGE, AT_UNIT, None, Party.SYSTEM),
     _t(Event.ESCALATE, OPEN, None, Party.SYSTEM),
+    _t(Event.RECOMPUTE, OPEN, None, Party.SYSTEM),
 )
 
 # Events people start (the pages' buttons and the API); the rest are the service's own.
