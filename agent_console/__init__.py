@@ -21,6 +21,7 @@ from agent_console.auth import (ACTIVITY, LOADER, LOGIN_LIMITER, PASSWORD_CHECK,
 from agent_console.headers import setup_headers
 from agent_console.hub import Hub
 from agent_console.keys import CONSOLE
+from agent_console.orders import setup_orders
 from agent_console.qa import setup_qa
 from agent_console.render import setup_templates
 from agent_console.service import ConsoleService
@@ -99,6 +100,7 @@ def setup_console(app: web.Application) -> None:
     r.add_static("/static/console", STATIC_DIR, append_version=False)
     app.cleanup_ctx.append(console_ctx)
     setup_qa(app)
+    setup_orders(app)
 
 
 __all__ = ["setup_console", "console_ctx", "STATIC_DIR"]

@@ -33,8 +33,9 @@ from recordings.privacy import mask_phone, mask_text, sees_pii
 RECENT_CALLS = 5
 OPEN_ORDERS = 10
 OUTAGE_AHEAD = dt.timedelta(hours=48)  # planned outages are announced 48 h ahead
-STATUS_LABELS = {"new": "新建", "dispatched": "已派单", "returned": "已回退", "extended": "已延期",
-                 "replied": "已回复", "closed": "已办结"}
+STATUS_LABELS = {"new": "受理", "dispatched": "已派单", "accepted": "已签收", "in_progress": "处理中",
+                 "waiting_caller": "待客户", "returned": "已退单", "replied": "已办结", "callback": "回访中",
+                 "closed": "已归档"}
 OUTCOME_LABELS = {"answered": "已接通", "abandoned": "放弃", "fallback": "转备用", "ivr": "自助服务",
                   "voicemail": "留言", "callback": "预约回电", "": "进行中"}
 
@@ -51,10 +52,18 @@ def ivr_path(events: list[tuple[str, dict[str, Any]]]) -> list[dict[str, Any]]:
             break
         d = data or {}
         if kind == "ivr.node":
-            steps.append({"node": d.get("node", ""), "type": d.get("type", ""), "inputs": []})
-        elif kind in ("ivr.input", "ivr.speech", "ivr.verify", "ivr.lookup") and steps:
+            # label: the flow's Chinese name for the step (主菜单); older calls and unlabelled nodes show the id
+            steps.append({"node": d.get("node", ""), "label": d.get("label") or d.get("node", ""),
+                          "type": d.get("type", ""), "inputs": []})
+        elif kind in ("ivr.input", "ivr.speech", "ivr.verify", "ivr.lookup", "ivr.emergency") and steps:
             value = d.get("value", d.get("text", d.get("digits", "")))
-            if kind == "ivr.verify":
+            if kind == "ivr.input" and d.get("kind") in ("key", "speech") and d.get("to"):
+                # what the caller chose, as they did it: 按0 人工服务 / 说“报修” 故障报修
+                how = f"按{value}" if d["kind"] == "key" else f"说“{value}”"
+                value = f"{how} {d['to_label']}" if d.get("to_label") else how
+            elif kind == "ivr.emergency":
+                value = f"紧急：按{d['key']}" if d.get("key") else f"紧急：说“{d.get('keyword', '')}”"
+            elif kind == "ivr.verify":
                 value = "通过" if d.get("ok") else "未通过"
             elif kind == "ivr.lookup":
                 value = "已找到" if d.get("found") else "未找到"
@@ -115,7 +124,10 @@ async def build_pop(db: Database, call_id: int, *, now: dt.datetime | None = Non
         "ivr": ivr_path([(kind, data) for kind, data in events]),
         "orders": [{"number": o.number, "type": TYPE_LABELS.get(o.type.value, o.type.value),
                     "status": STATUS_LABELS.get(o.status.value, o.status.value),
-                    "created_at": _iso(o.created_at), "description": o.description[:200]} for o in orders],
+                    "created_at": _iso(o.created_at), "description": o.description[:200],
+                    # the order's clock (ivr/workorders/clocks.py): which stage is next, by when, how it stands
+                    "clock_state": o.clock_state, "clock_stage": o.clock_stage, "due_at": _iso(o.clock_due_at)}
+                   for o in orders],
         "recent_calls": [{"call_id": c.id, "started_at": _iso(c.started_at),
                           "outcome": OUTCOME_LABELS.get(c.outcome, c.outcome), "category": c.category,
                           "agent_id": agent_id or ""} for c, agent_id in recent_rows],

@@ -22,7 +22,8 @@ from markupsafe import Markup
 
 from agent_console.auth import PRINCIPAL, SESSIONS
 from agent_console.i18n import Catalog
-from agent_console.roles import PHONE_ROLES, REVIEW_ROLES, SCORED_ROLES, WALL_ROLES
+from agent_console.roles import (ORDER_BOARD_ROLES, PHONE_ROLES, REVIEW_ROLES, SCORED_ROLES, UNIT_ROLES,
+                                 WALL_ROLES)
 from ivr.db.models import Role
 
 TEMPLATES: web.AppKey[jinja2.Environment] = web.AppKey("console_templates", jinja2.Environment)
@@ -55,6 +56,11 @@ NAV = (
     NavLink("spot", "/qa/spot-check", "qa.nav.spot", REVIEW_ROLES),
     NavLink("trends", "/qa/trends", "qa.nav.trends", REVIEW_ROLES),
     NavLink("mine", "/qa/mine", "qa.nav.mine", SCORED_ROLES),
+    NavLink("unitqueue", "/orders/unit", "wo.nav.unit", UNIT_ROLES),
+    NavLink("myorders", "/orders/mine", "wo.nav.mine", PHONE_ROLES),
+    NavLink("orders", "/orders", "wo.nav.all", ORDER_BOARD_ROLES),
+    NavLink("orderalerts", "/orders/alerts", "wo.nav.alerts", ORDER_BOARD_ROLES),
+    NavLink("orderreports", "/orders/reports", "wo.nav.reports", ORDER_BOARD_ROLES),
 )
 
 

@@ -9,5 +9,7 @@ PHONE_ROLES = (Role.AGENT, Role.SUPERVISOR, Role.ADMIN)  # have a phone: the age
 WALL_ROLES = (Role.SUPERVISOR, Role.ADMIN, Role.QA)  # the wallboard
 REVIEW_ROLES = (Role.QA, Role.SUPERVISOR, Role.ADMIN)  # every scored call, the review queue, trends, export
 SCORED_ROLES = (Role.AGENT, Role.SUPERVISOR, Role.ADMIN)  # take calls, so have QA scores of their own
+ORDER_BOARD_ROLES = (Role.SUPERVISOR, Role.ADMIN)  # every work order, alerts, extensions, reports, 12345 API
+UNIT_ROLES = (Role.UNIT,)  # a responsible unit's queue
 
-__all__ = ["PHONE_ROLES", "WALL_ROLES", "REVIEW_ROLES", "SCORED_ROLES"]
+__all__ = ["PHONE_ROLES", "WALL_ROLES", "REVIEW_ROLES", "SCORED_ROLES", "ORDER_BOARD_ROLES", "UNIT_ROLES"]

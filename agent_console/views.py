@@ -63,6 +63,8 @@ async def load_principal(request: web.Request) -> Principal | None:
 
 
 def home_of(role: Role) -> str:
+    if role is Role.UNIT:
+        return "/orders/unit"  # a responsible unit's staff work on their queue
     return "/wallboard" if role in (Role.SUPERVISOR, Role.QA) else "/agent"
 
 

@@ -100,9 +100,12 @@
       if (c.special_care) rows.push(["customer.special", c.special_care_note || "", "cust-special"]);
       for (const [k, val, id] of rows) dl.append(el("dt", { text: t(k) }), el("dd", { text: val || "—", id }));
     }
-    fill("ivr-path", pop.ivr, (s) => el("li", { text: s.node + (s.inputs.length ? "：" +
+    fill("ivr-path", pop.ivr, (s) => el("li", { text: (s.label || s.node) + (s.inputs.length ? "：" +
       s.inputs.map((i) => i.value).join("，") : "") }), t("ivr.none"));
-    fill("orders", pop.orders, (o) => el("li", { text: `${o.number} ${o.type} ${o.status} ${o.description}` }),
+    fill("orders", pop.orders, (o) => el("li", { class: "clock-" + (o.clock_state || ""), "data-order": o.number,
+      "data-clock": o.clock_state || "" }, `${o.number} ${o.type} ${o.status} `,
+      el("span", { class: "order-clock", text: o.due_at ? t("pop.order.due", { stage: t("wo.stage." + (o.clock_stage || "")),
+        due: fmtTime(o.due_at) }) + ` · ${t("wo.clock." + o.clock_state)}` : "" }), ` ${o.description}`),
       t("orders.none"));
     fill("recent-calls", pop.recent_calls, (r) => el("li", {
       text: `${fmtTime(r.started_at)} ${r.outcome} ${r.category || ""} ${r.agent_id ? "坐席" + r.agent_id : ""}` }),
