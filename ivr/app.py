@@ -46,6 +46,7 @@ from ivr.workorders.calendar import WorkingCalendar
 from ivr.workorders.clocks import Policy
 from ivr.workorders.sweep import SWEEP, ClockSweep
 from ivr.workorders.intake import SWEEP_EVERY, FallbackSweeper
+from recordings.qa.pending import speech_state
 from recordings.store import RecordingStore
 
 log = logging.getLogger("hotline.app")
@@ -116,6 +117,11 @@ async def health(request: web.Request) -> web.Response:
     else:
         status["asterisk"] = "connected" if engine.session.connected.is_set() else "reconnecting"
     status["agi"] = "listening" if app.get(AGI_SERVER) is not None else "off"
+    if status["database"] == "ok":
+        # ready / loading / idle (no worker running) / missing (no model: transcripts and speech rules wait)
+        settings = app.get(keys.SETTINGS)
+        speech = await speech_state(app[keys.DB], settings.vosk.model_path if settings is not None else None)
+        status["speech"], status["transcription_waiting"] = speech.model, speech.waiting
     return web.json_response(status, status=200 if status["database"] == "ok" else 503)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import datetime as dt
 import json
 import signal
@@ -119,16 +120,26 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
 
 async def _run_worker(args: argparse.Namespace) -> int:
     from ivr.db import Database
+    from recordings.jobs import default_worker_name
     from recordings.transcribe import ModelError, Transcriber
-    from recordings.worker import JobOutcome, TranscriptionWorker
+    from recordings.worker import JobOutcome, TranscriptionWorker, announce, sign_off
 
     settings: Settings = args.settings
     rubric = None if args.no_qa else _rubric(args)
-    try:
-        transcriber = await asyncio.to_thread(Transcriber.from_path, _model_path(args))
-    except ModelError as exc:
-        raise _cli_error(str(exc)) from None
+    model = _model_path(args)
     db = Database(settings.database.url)
+    name = args.name or default_worker_name()
+    # The QA pages say "loading" meanwhile (a Mandarin model takes a while). A dead database is no reason to
+    # stop here: the worker's own ping below says so.
+    with contextlib.suppress(Exception):
+        await announce(db, name, "loading", str(model))
+    try:
+        transcriber = await asyncio.to_thread(Transcriber.from_path, model)
+    except ModelError as exc:
+        with contextlib.suppress(Exception):
+            await sign_off(db, name)
+        await db.dispose()
+        raise _cli_error(str(exc)) from None
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -138,7 +149,7 @@ async def _run_worker(args: argparse.Namespace) -> int:
         score = f", score {o.score.total:g}/{o.score.max_total:g}" if o.score else ""
         print(f"call {o.call_id}: {o.segments} segments from {o.audio_seconds:.1f} s of audio{score}", flush=True)
 
-    worker = TranscriptionWorker(db, settings, transcriber, rubric=rubric, name=args.name,
+    worker = TranscriptionWorker(db, settings, transcriber, rubric=rubric, name=name,
                                  lease_seconds=args.lease, poll_seconds=args.poll, on_done=report)
     try:
         await db.ping()

@@ -14,11 +14,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ivr.db import Database
-from ivr.db.models import QaScore, Recording
+from ivr.db.models import QaScore, Recording, SpeechWorker, utcnow
 from ivr.settings import Settings
 from recordings.exceptions import RecordingError
 from recordings.jobs import Claim, JobQueue, LeaseLost
@@ -36,6 +36,25 @@ from recordings.store import TRANSCRIBED
 from recordings.transcribe import Transcriber
 
 log = logging.getLogger(__name__)
+HEARTBEAT_EVERY = 10.0  # seconds between a worker's "still here" rows (recordings/qa/pending.py reads them)
+
+
+async def announce(db: Database, name: str, state: str, model: str = "") -> None:
+    """Say what this worker is doing (loading its model / ready), so the QA pages can tell."""
+    async with db.begin() as s:
+        row = await s.get(SpeechWorker, name)
+        now = utcnow()
+        if row is None:
+            s.add(SpeechWorker(name=name, state=state, model=model[:500], started_at=now, seen_at=now))
+        else:
+            row.state, row.seen_at = state, now
+            if model:
+                row.model = model[:500]
+
+
+async def sign_off(db: Database, name: str) -> None:
+    async with db.begin() as s:
+        await s.execute(delete(SpeechWorker).where(SpeechWorker.name == name))
 
 
 @dataclass(frozen=True)
@@ -66,18 +85,29 @@ class TranscriptionWorker:
         return self.queue.worker
 
     async def run(self, stop: asyncio.Event, *, once: bool = False) -> int:
-        """Process jobs until stop is set (or, with once, until the queue is empty). Returns jobs done."""
+        """Process jobs until stop is set (or, with once, until the queue is empty). Returns jobs done.
+
+        The worker's row in transcription_workers says "ready" while it runs and goes when it stops."""
         done = 0
-        while not stop.is_set():
-            if await self.run_once():
-                done += 1
-                continue
-            if once:
-                break
-            try:
-                await asyncio.wait_for(stop.wait(), self.poll_seconds)
-            except TimeoutError:
-                pass
+        beat = asyncio.get_running_loop().time()
+        await announce(self.db, self.name, "ready")
+        try:
+            while not stop.is_set():
+                now = asyncio.get_running_loop().time()
+                if now - beat >= HEARTBEAT_EVERY:
+                    await announce(self.db, self.name, "ready")
+                    beat = now
+                if await self.run_once():
+                    done += 1
+                    continue
+                if once:
+                    break
+                try:
+                    await asyncio.wait_for(stop.wait(), self.poll_seconds)
+                except TimeoutError:
+                    pass
+        finally:
+            await sign_off(self.db, self.name)
         return done
 
     async def run_once(self) -> bool:

@@ -91,7 +91,7 @@ def parse_filter(query: Mapping[str, str], choices: Choices, zone: dt.tzinfo) ->
     if low is not None and high is not None and low > high:
         errors.append("最低分不能高于最高分")
     passed = {"": None, "pass": True, "fail": False}.get(form["result"], None)
-    if form["result"] not in ("", "pass", "fail", "unscorable"):
+    if form["result"] not in ("", "pass", "fail", "pending", "unscorable"):
         errors.append(f"未知的质检结果“{form['result']}”")
     rule = form["failed_rule"] or None
     if rule and rule not in {r for r, _ in choices.rules}:
@@ -110,7 +110,8 @@ def parse_filter(query: Mapping[str, str], choices: Choices, zone: dt.tzinfo) ->
         agent_pk=agent_pk, passed=passed, must_review=True if form["must_review"] else None,
         min_total=low, max_total=high, failed_rule=rule, queue=form["queue"] or None,
         category=form["category"] or None, team=form["team"] or None, keyword=keyword or None,
-        unscorable=True if form["result"] == "unscorable" else None, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
+        unscorable=True if form["result"] == "unscorable" else None,
+        speech_pending=True if form["result"] == "pending" else None, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
     return Parsed(flt=flt, form=form, errors=errors, page=page)
 
 

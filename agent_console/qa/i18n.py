@@ -45,6 +45,24 @@ QA_MESSAGES: dict[str, tuple[str, str]] = {
     "qa.unscorable.no_agent_speech": ("接听后无坐席语音", "No agent speech after the answer"),
     "qa.count.unscorable": ("其中无法评分 {n} 通，不计入合格率", "of which {n} unscorable, not in the pass rate"),
     "qa.t.unscorable": ("无法评分", "Unscorable"),
+    "qa.result.pending": ("待转写", "Awaiting transcript"),
+    "qa.pending.title": ("已按通话记录评分（三声接听、致歉、挂机顺序、保持时长），语音评分项待转写后评分",
+                         "Timeline rules scored (rings, apology due, hang-up order, hold time); the speech "
+                         "rules wait for the transcript"),
+    "qa.count.pending": ("其中 {n} 通待转写", "{n} awaiting their transcript"),
+    "qa.t.pending": ("待转写", "Awaiting transcript"),
+    "qa.speech.missing": ("尚未安装语音识别模型：{n} 通通话等待转写。三声接听、致歉是否需要、挂机顺序和保持时长已按通话记录评分；"
+                          "问候语、禁用语等语音评分项待安装模型、转写后评分。",
+                          "No speech model is installed: {n} calls wait for transcription. Rings, whether an "
+                          "apology was due, hang-up order and hold time are scored from the call records; the "
+                          "speech rules (greeting, forbidden phrases, ...) wait for a model and the transcript."),
+    "qa.speech.loading": ("语音识别模型加载中，{n} 通通话等待转写。", "The speech model is loading; {n} calls wait "
+                          "for transcription."),
+    "qa.speech.waiting": ("转写排队中：{n} 通通话等待转写，{running} 通正在转写。",
+                          "Transcription queue: {n} calls waiting, {running} being transcribed."),
+    "qa.speech.idle": ("语音识别模型已配置，但没有转写进程在运行：{n} 通通话等待转写。",
+                       "A speech model is configured but no transcription worker is running: {n} calls wait."),
+    "qa.speech.failed": ("{n} 通通话转写失败，请运维人员查看。", "{n} transcriptions failed; an operator must look."),
     # table
     "qa.col.time": ("通话时间", "Time"),
     "qa.col.agent": ("坐席", "Agent"),

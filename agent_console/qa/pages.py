@@ -20,6 +20,7 @@ from agent_console.qa.keys import QA_SERVICE
 from agent_console.render import csrf_of, render, render_page
 from agent_console.roles import REVIEW_ROLES
 from ivr import keys
+from recordings.qa.pending import SpeechState
 from recordings.qa.service import ScoreItem
 from recordings.qa.trends import Trends
 
@@ -70,7 +71,8 @@ def _failed(i: ScoreItem, titles: dict[str, str]) -> str:
 
 
 def list_page(request: web.Request, c: QaCatalog, *, form: dict[str, str], choices: Choices, errors: list[str],
-              items: list[ScoreItem], total: int, page: int, unscorable: int = 0) -> web.Response:
+              items: list[ScoreItem], total: int, page: int, unscorable: int = 0, pending: int = 0,
+              speech: SpeechState | None = None) -> web.Response:
     titles = dict(choices.rules)
     pages = max(1, math.ceil(total / PAGE_SIZE))
     export = query_string(form)
@@ -79,16 +81,19 @@ def list_page(request: web.Request, c: QaCatalog, *, form: dict[str, str], choic
         agents=[(aid, f"{aid} {name}") for _, aid, name in choices.agents],
         categories=[(x, x) for x in choices.categories], teams=[(x, x) for x in choices.teams],
         results=[("pass", c.t("qa.result.pass")), ("fail", c.t("qa.result.fail")),
-                 ("unscorable", c.t("qa.result.unscorable"))], keyword_hints=KEYWORD_HINTS, unscorable=unscorable,
+                 ("pending", c.t("qa.result.pending")), ("unscorable", c.t("qa.result.unscorable"))],
+        keyword_hints=KEYWORD_HINTS, unscorable=unscorable, pending=pending, speech=speech,
         export_url="/qa/export.csv" + (f"?{export}" if export else ""),
         rows=[(i, _failed(i, titles)) for i in items], total=total, page=page, pages=pages,
         prev_url=f"/qa?{query_string(form, page=page - 1)}" if page > 1 else None,
         next_url=f"/qa?{query_string(form, page=page + 1)}" if page < pages else None))
 
 
-def queue_page(request: web.Request, c: QaCatalog, items: list[ScoreItem], queues: dict[str, str]) -> web.Response:
+def queue_page(request: web.Request, c: QaCatalog, items: list[ScoreItem], queues: dict[str, str],
+               speech: SpeechState | None = None) -> web.Response:
     rows = [(i, "；".join(i.review_reasons)) for i in items]
-    return render(request, "qa/review.html", c, _values(request, c, "review", c.t("qa.nav.review"), queues, rows=rows))
+    return render(request, "qa/review.html", c, _values(request, c, "review", c.t("qa.nav.review"), queues, rows=rows,
+                                                        speech=speech))
 
 
 def spot_page(request: web.Request, c: QaCatalog, items: list[ScoreItem], queues: dict[str, str]) -> web.Response:

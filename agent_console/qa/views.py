@@ -48,6 +48,7 @@ from recordings.privacy import Viewer, may_open_call, may_review
 from ivr.errors import InvalidInput
 from recordings.qa.exceptions import (AccessDenied, CommentTooLong, OwnCallsOnly, PointsNotANumber, QaNotFound,
                                       RecordingFileMissing, RecordingNotFound, RecordingPurged)
+from recordings.qa.pending import speech_state
 from recordings.qa.service import CallDetail, QaService, ScoreFilter
 from recordings.qa.trends import team_trends
 
@@ -137,22 +138,26 @@ async def qa_list(request: web.Request) -> web.Response:
     svc = _service(request, page=True)
     choices = await _choices(request, svc)
     parsed = parse_filter(request.query, choices, _zone(request))
-    items, total, unscorable = [], 0, 0
+    items, total, unscorable, pending = [], 0, 0, 0
     if not parsed.errors:
         items, total = await svc.list_scores(_viewer(p), parsed.flt)
         if parsed.flt.unscorable is None:  # counted apart: how many of these have no verdict
             unscorable = (await svc.list_scores(_viewer(p), replace(parsed.flt, unscorable=True, limit=0)))[1]
+        if parsed.flt.speech_pending is None:
+            pending = (await svc.list_scores(_viewer(p), replace(parsed.flt, speech_pending=True, limit=0)))[1]
     c = _catalog(request)
     return list_page(request, c, form=parsed.form, choices=choices,
                      errors=[c.t("qa.f.bad", error=e) for e in parsed.errors], items=items, total=total,
-                     page=parsed.page, unscorable=unscorable)
+                     page=parsed.page, unscorable=unscorable, pending=pending,
+                     speech=await speech_state(request.app[keys.DB], request.app[keys.SETTINGS].vosk.model_path))
 
 
 @require(*REVIEW_ROLES, page=True)
 async def qa_review_queue(request: web.Request) -> web.Response:
     p = principal_of(request)
     items = await _service(request, page=True).review_queue(_viewer(p), limit=200)
-    return queue_page(request, _catalog(request), items, dict(await _queues(request)))
+    return queue_page(request, _catalog(request), items, dict(await _queues(request)),
+                      speech=await speech_state(request.app[keys.DB], request.app[keys.SETTINGS].vosk.model_path))
 
 
 @require(*REVIEW_ROLES, page=True)

@@ -402,6 +402,18 @@ class TranscriptionJob(Base):
     error: Mapped[str] = mapped_column(Text, default="")
 
 
+class SpeechWorker(Base):
+    """A running `hotline worker` says what it is doing, so the QA pages can tell a model that is loading
+    from one that is missing or a worker that is not running."""
+
+    __tablename__ = "transcription_workers"
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    state: Mapped[str] = mapped_column(String(16), default="loading")  # loading / ready
+    model: Mapped[str] = mapped_column(String(500), default="")
+    started_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    seen_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
 class TranscriptSegment(Base):
     __tablename__ = "transcript_segments"
     __table_args__ = (Index("ix_transcript_segments_call_start", "call_id", "start_seconds"),)

@@ -72,6 +72,7 @@ class Context:
     facts: CallFacts
     rubric: Rubric
     settings: Settings
+    transcribed: bool = True  # False: scored at hang-up from the timeline, the transcript still to come
     _tracks: dict[tuple[str, float, float], Track] = field(default_factory=dict)
 
     def speaker_segments(self, speaker: str) -> list[Segment]:

@@ -111,12 +111,15 @@ class RuleResult:
     detail: str = ""  # one line in Chinese for the QA page
     evidence: tuple[Evidence, ...] = ()
     review: bool = False  # the rule asks for a human look (e.g. caller complained)
+    # Needs the transcript, which is not there yet: no points and no verdict (passed stays True, so it is
+    # never counted as a failed rule).
+    pending: bool = False
 
     def as_json(self) -> dict[str, Any]:
         return {"id": self.rule_id, "title": self.title, "kind": self.kind, "points": round(self.points, 2),
                 "max_points": self.max_points, "passed": self.passed, "applicable": self.applicable,
                 "instant_fail": self.instant_fail, "detail": self.detail, "review": self.review,
-                "evidence": [e.as_json() for e in self.evidence]}
+                "pending": self.pending, "evidence": [e.as_json() for e in self.evidence]}
 
 
 # Why a call cannot be scored (QaResult.unscorable; the QA pages word them): too short to judge, or nothing
@@ -140,6 +143,10 @@ class QaResult:
     rules: tuple[RuleResult, ...] = field(default_factory=tuple)
     unscorable: str = ""  # one of UNSCORABLE, "" when the call has a verdict
     spot_check: bool = False  # drawn for the spot-check list (抽检): passed, not in the must-review queue
+    # Scored before the transcript exists (no speech model yet, or the job still waiting): the timeline rules
+    # are decided, the speech rules pending. No pass until transcribed; a fail only when the points already
+    # lost make the pass score unreachable.
+    speech_pending: bool = False
 
     def rule(self, rule_id: str) -> RuleResult:
         for r in self.rules:

@@ -35,6 +35,15 @@ def _result(spec: RuleSpec, passed: bool, *, points: float | None = None, applic
                       evidence=tuple(evidence), instant_fail=fatal, review=review)
 
 
+PENDING_DETAIL = "待转写：需要通话转写后评分"
+
+
+def pending(spec: RuleSpec, detail: str = PENDING_DETAIL, evidence: list[Evidence] | None = None) -> RuleResult:
+    """A rule that needs the transcript, scored before there is one: no points, no verdict."""
+    return RuleResult(rule_id=spec.id, title=spec.title, kind=spec.kind, points=0.0, max_points=spec.points,
+                      passed=True, detail=detail, evidence=tuple(evidence or ()), pending=True)
+
+
 def _best_phrase(ctx: Context, track: Track, phrases: tuple[str, ...]) -> tuple[float, Evidence | None]:
     best_score, best_ev = 0.0, None
     hay = track.norm()
@@ -148,6 +157,8 @@ def apology(ctx: Context, spec: RuleSpec, p: ApologyParams) -> RuleResult:
         return _result(spec, True, applicable=False, detail=f"客户等待 {waited:.1f} 秒，未超过三声，无需致歉")
     what = "听振铃" if waited == max(f.ring_seconds_total, f.answer_ring_seconds or 0.0) else "排队等待"
     ring_ev = Evidence("timeline", -round(waited, 2), 0.0, f"客户{what} {waited:.1f} 秒（超过 {limit:g} 秒）")
+    if not ctx.transcribed:  # an apology was due: whether it was given is in the transcript
+        return pending(spec, f"需致歉（客户等待 {waited:.1f} 秒），{PENDING_DETAIL}", [ring_ev])
     agent = ctx.speaker_segments("agent")
     start = agent[0].start if agent else 0.0
     track = ctx.track("agent", float("-inf"), start + p.within_seconds)
@@ -316,6 +327,14 @@ class SilenceParams(_Params):
 
 
 def silence(ctx: Context, spec: RuleSpec, p: SilenceParams) -> RuleResult:
+    if not ctx.transcribed:
+        # Holds on the timeline are judged by their length alone; the silences between words must wait.
+        long_holds = [Evidence("timeline", round(h0, 2), round(h1, 2),
+                               f"保持通话 {h1 - h0:.1f} 秒（超过 {p.max_hold_seconds:g} 秒）")
+                      for h0, h1 in ctx.facts.holds if h1 - h0 > p.max_hold_seconds]
+        if long_holds:
+            return _result(spec, False, detail=f"超长保持 {len(long_holds)} 处", evidence=long_holds)
+        return pending(spec)
     spoken = speech_intervals(ctx.segments)
     if not spoken:
         return _result(spec, True, applicable=False, detail="无转写内容，不评")
@@ -417,18 +436,21 @@ def complaint(ctx: Context, spec: RuleSpec, p: NoParams) -> RuleResult:
 class RuleKind:
     params: type[_Params]
     run: Callable[..., RuleResult]
+    # "speech": judged on the transcript only (pending until there is one); "timeline": on the call's facts
+    # only; "both": decides what the timeline allows and leaves the rest pending (apology, silence).
+    needs: str = "speech"
 
 
 RULE_KINDS: dict[str, RuleKind] = {
     "greeting": RuleKind(GreetingParams, greeting),
     "agent_id": RuleKind(AgentIdParams, agent_id),
-    "answer_time": RuleKind(NoParams, answer_time),
-    "apology": RuleKind(ApologyParams, apology),
+    "answer_time": RuleKind(NoParams, answer_time, "timeline"),
+    "apology": RuleKind(ApologyParams, apology, "both"),
     "forbidden": RuleKind(ForbiddenParams, forbidden),
     "courtesy": RuleKind(CourtesyParams, courtesy),
     "interruption": RuleKind(InterruptionParams, interruption),
-    "silence": RuleKind(SilenceParams, silence),
+    "silence": RuleKind(SilenceParams, silence, "both"),
     "closing": RuleKind(ClosingParams, closing),
-    "hangup_order": RuleKind(NoParams, hangup_order),
+    "hangup_order": RuleKind(NoParams, hangup_order, "timeline"),
     "complaint": RuleKind(NoParams, complaint),
 }

@@ -88,6 +88,7 @@ class ScoreFilter:
     keyword: str | None = None  # a word in the transcript (either speaker)
     unscorable: bool | None = None  # True: only the calls with nothing to judge; False: only those with a verdict
     spot_check: bool | None = None  # drawn for the spot-check list (抽检)
+    speech_pending: bool | None = None  # scored from the timeline, the speech rules waiting for the transcript
     rubric_version: str | None = None  # default: the service's current rubric
     limit: int = 50
     offset: int = 0
@@ -118,6 +119,8 @@ class ScoreItem:
     category: str = ""
     unscorable: str = ""  # why the call has no verdict (recordings/qa/model.py UNSCORABLE), "" when it has one
     spot_check: bool = False
+    speech_pending: bool = False  # scored from the timeline: the speech rules wait for the transcript
+    verdict: str = ""  # one of VERDICTS, after the reviewers' overrides
 
 
 @dataclass(frozen=True)
@@ -131,8 +134,12 @@ class CallDetail:
     masked: bool = True
 
 
+# What a scored call's result is: pass / fail, "pending" (the speech rules wait for the transcript and the pass
+# score is still reachable), "unscorable" (nothing to judge).
+VERDICTS = ("pass", "fail", "pending", "unscorable")
 # The export's words for model.UNSCORABLE (the pages take theirs from the QA catalog).
 UNSCORABLE_CSV = {SHORT_TALK: "通话过短", NO_AGENT_SPEECH: "无坐席语音"}
+VERDICT_CSV = {"pass": "是", "fail": "否", "pending": "待转写", "unscorable": "无法评分"}
 
 
 def has_digit(text: str) -> bool:
@@ -163,13 +170,17 @@ class QaService:
 
     # --- reading ---------------------------------------------------------------------------------------
 
-    def _effective(self, sc: QaScore, reviews: list[QaReview]) -> tuple[float, bool, bool, tuple[str, ...]]:
-        """(total, passed, instant_fail, failed rule ids) after the reviewers' overrides."""
+    def _effective(self, sc: QaScore, reviews: list[QaReview]) -> tuple[float, str, bool, tuple[str, ...]]:
+        """(total, verdict, instant_fail, failed rule ids) after the reviewers' overrides. The verdict is one of
+        VERDICTS: a rule still waiting for the transcript keeps the call "pending" unless the points already
+        lost make the pass score unreachable; a reviewer's points on such a rule decide it."""
         over = _overrides(reviews)
-        total, instant, failed = 0.0, False, []
+        total, instant, failed, open_points = 0.0, False, [], 0.0
         for r in sc.results:
             pts = over.get(r["id"], r["points"])
             total += pts
+            if r.get("pending") and r["id"] not in over:
+                open_points += r["max_points"]
             lifted = r["id"] in over and over[r["id"]] >= r["max_points"]
             if r.get("instant_fail") and not lifted:
                 instant = True
@@ -177,23 +188,34 @@ class QaService:
                 failed.append(r["id"])
         pass_score = self.rubric.spec.pass_score
         if sc.rubric_version != self.rubric.version and not over:
-            return round(total, 2), sc.passed, sc.instant_fail, tuple(failed)
-        return round(total, 2), (not instant and total >= pass_score and not sc.unscorable), instant, tuple(failed)
+            old = "unscorable" if sc.unscorable else "pass" if sc.passed else \
+                "pending" if sc.speech_pending and not sc.instant_fail else "fail"
+            return round(total, 2), old, sc.instant_fail, tuple(failed)
+        total = round(total, 2)
+        if sc.unscorable:
+            verdict = "unscorable"
+        elif instant or total + open_points < pass_score:
+            verdict = "fail"
+        elif open_points:
+            verdict = "pending"
+        else:
+            verdict = "pass" if total >= pass_score else "fail"
+        return total, verdict, instant, tuple(failed)
 
     def _item(self, viewer: Viewer, sc: QaScore, call: Call, agent: Agent | None,
               reviews: list[QaReview]) -> ScoreItem:
-        total, passed, instant, failed = self._effective(sc, reviews)
+        total, verdict, instant, failed = self._effective(sc, reviews)
         number = call.caller_number if sees_pii(viewer.role) else mask_phone(call.caller_number)
         talk = (call.ended_at - call.answered_at).total_seconds() if call.ended_at and call.answered_at else None
         return ScoreItem(score_id=sc.id, call_id=call.id, call_uid=call.uid, started_at=call.started_at,
                          talk_seconds=talk, agent_pk=call.agent_pk, agent_id=agent.agent_id if agent else "",
                          agent_name=agent.name if agent else "", caller_number=number,
                          rubric_version=sc.rubric_version, total=sc.total, effective_total=total,
-                         max_total=sc.max_total, passed=passed, instant_fail=instant, must_review=sc.must_review,
-                         reviewed=any(not r.rule_id for r in reviews),
+                         max_total=sc.max_total, passed=verdict == "pass", instant_fail=instant,
+                         must_review=sc.must_review, reviewed=any(not r.rule_id for r in reviews),
                          review_reasons=tuple(str(x) for x in sc.review_reasons), failed_rules=failed,
                          queue=call.queue_name, category=call.category, unscorable=sc.unscorable,
-                         spot_check=sc.spot_check)
+                         spot_check=sc.spot_check, speech_pending=sc.speech_pending, verdict=verdict)
 
     def _select(self, viewer: Viewer, flt: ScoreFilter) -> Select[Any]:
         """The SQL part of a filter: everything that does not depend on reviewers' overrides."""
@@ -214,6 +236,8 @@ class QaService:
             q = q.where((QaScore.unscorable != "") if flt.unscorable else (QaScore.unscorable == ""))
         if flt.spot_check is not None:
             q = q.where(QaScore.spot_check.is_(flt.spot_check))
+        if flt.speech_pending is not None:
+            q = q.where(QaScore.speech_pending.is_(flt.speech_pending))
         if flt.queue:
             q = q.where(Call.queue_name == flt.queue)
         if flt.category:
@@ -264,8 +288,8 @@ class QaService:
             items = [i for i in items if i.call_id in hits]
         # Filters on the effective (reviewed) result are applied here: they depend on the overrides.
         return [i for i in items
-                # An unscorable call neither passes nor fails.
-                if (flt.passed is None or (i.passed is flt.passed and not i.unscorable))
+                # An unscorable call neither passes nor fails; a pending one fails only once it cannot pass.
+                if (flt.passed is None or i.verdict == ("pass" if flt.passed else "fail"))
                 and (flt.reviewed is None or i.reviewed is flt.reviewed)
                 and (flt.min_total is None or i.effective_total >= flt.min_total)
                 and (flt.max_total is None or i.effective_total <= flt.max_total)
@@ -455,7 +479,8 @@ class QaService:
             w.writerow([i.call_id, i.started_at.strftime("%Y-%m-%d %H:%M:%S"), i.agent_id, i.agent_name, number,
                         "" if i.talk_seconds is None else round(i.talk_seconds), i.queue, i.category,
                         i.rubric_version, i.total,
-                        i.effective_total, i.max_total, "是" if i.passed else "否", "是" if i.instant_fail else "否",
+                        i.effective_total, i.max_total, VERDICT_CSV.get(i.verdict, "否"),
+                        "是" if i.instant_fail else "否",
                         "是" if i.must_review else "否", "是" if i.reviewed else "否", "；".join(i.review_reasons),
                         "、".join(titles.get(f, f) for f in i.failed_rules), evidence,
                         UNSCORABLE_CSV.get(i.unscorable, i.unscorable)])

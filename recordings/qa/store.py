@@ -151,7 +151,7 @@ async def save_score(s: AsyncSession, call_id: int, result: QaResult) -> QaScore
     row.instant_fail, row.must_review = result.instant_fail, result.must_review
     row.results, row.review_reasons = result.results_json(), list(result.review_reasons)
     row.rubric_hash, row.created_at = result.rubric_hash, utcnow()
-    row.unscorable, row.spot_check = result.unscorable, result.spot_check
+    row.unscorable, row.spot_check, row.speech_pending = result.unscorable, result.spot_check, result.speech_pending
     await s.flush()
     return row
 

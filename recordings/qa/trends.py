@@ -44,6 +44,7 @@ class Trends:
     agents: list[Bucket] = field(default_factory=list)
     rules: list[RuleCount] = field(default_factory=list)
     unscorable: int = 0  # calls with nothing to judge: counted here, not in calls, average or pass rate
+    pending: int = 0  # calls whose speech rules wait for the transcript: counted here only, like unscorable
 
     def as_json(self) -> dict[str, Any]:
         def bucket(b: Bucket) -> dict[str, Any]:
@@ -53,7 +54,7 @@ class Trends:
                 "average": self.average, "pass_rate": self.pass_rate, "days": [bucket(b) for b in self.days],
                 "agents": [bucket(b) for b in self.agents],
                 "rules": [{"id": r.rule_id, "title": r.title, "failed": r.failed, "share": r.share}
-                          for r in self.rules], "unscorable": self.unscorable}
+                          for r in self.rules], "unscorable": self.unscorable, "pending": self.pending}
 
 
 def _bucket(key: str, label: str, items: list[ScoreItem]) -> Bucket:
@@ -64,11 +65,14 @@ def _bucket(key: str, label: str, items: list[ScoreItem]) -> Bucket:
 
 def summarize(items: list[ScoreItem], since: dt.datetime, until: dt.datetime,
               titles: dict[str, str], zone: dt.tzinfo) -> Trends:
-    """Pure: the trend figures of a list of scored calls. Unscorable calls are only counted."""
+    """Pure: the trend figures of a list of scored calls. Unscorable calls and those still waiting for their
+    transcript are only counted: a partial total would pull the average down."""
     unscorable = sum(1 for i in items if i.unscorable)
-    items = [i for i in items if not i.unscorable]
+    pending = sum(1 for i in items if i.speech_pending and not i.unscorable)
+    items = [i for i in items if not i.unscorable and not i.speech_pending]
     if not items:
-        return Trends(since=since, until=until, calls=0, average=None, pass_rate=None, unscorable=unscorable)
+        return Trends(since=since, until=until, calls=0, average=None, pass_rate=None, unscorable=unscorable,
+                      pending=pending)
     by_day: dict[str, list[ScoreItem]] = {}
     by_agent: dict[str, list[ScoreItem]] = {}
     names: dict[str, str] = {}
@@ -84,7 +88,8 @@ def summarize(items: list[ScoreItem], since: dt.datetime, until: dt.datetime,
         days=[_bucket(d, d[5:], by_day[d]) for d in sorted(by_day)],
         agents=sorted((_bucket(a, names[a], v) for a, v in by_agent.items()), key=lambda b: (b.average, b.key)),
         rules=[RuleCount(rule_id=r, title=titles.get(r, r), failed=n, share=round(100.0 * n / len(items), 1))
-               for r, n in sorted(failed.items(), key=lambda kv: (-kv[1], kv[0]))], unscorable=unscorable)
+               for r, n in sorted(failed.items(), key=lambda kv: (-kv[1], kv[0]))], unscorable=unscorable,
+        pending=pending)
 
 
 async def team_trends(service: QaService, viewer: Viewer, since: dt.datetime, until: dt.datetime, *,

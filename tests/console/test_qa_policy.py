@@ -1,5 +1,6 @@
 """The QA pages for what issue 16 adds, over real HTTP against a real database: calls with no verdict
-(unscorable) listed and counted apart, the must-review queue saying why, the spot-check list."""
+(unscorable) listed and counted apart, the must-review queue saying why, the spot-check list, and QA before
+a speech model is installed."""
 
 from __future__ import annotations
 
@@ -9,11 +10,12 @@ from typing import Any, Callable
 
 from sqlalchemy import update
 
-from ivr.db.models import QaScore, utcnow
+from agent_console.qa.keys import QA_TIMELINE
+from ivr.db.models import HangupSide, QaScore, TranscriptionJob, utcnow
 from recordings.qa.rubric import load_rubric
 from recordings.qa.store import score_call
 from tests.console.conftest import Console, http, login
-from tests.console.qa_helpers import FIXTURES, QaWorld, seed_scored_calls
+from tests.console.qa_helpers import FIXTURES, QaWorld, add_agents, seed_scored_calls
 from tests.recordings.helpers import finished_call, store_segments
 
 
@@ -85,3 +87,36 @@ async def test_queue_says_why_and_the_spot_check_list(console: Callable[..., Any
         after = await (await qa.get("/qa/spot-check")).text()
         assert listed(after) == set() and 'id="spot-checks-empty"' in after
         assert (await agent.get("/qa/spot-check")).status == 403
+
+
+async def test_qa_before_a_speech_model_is_installed(console: Callable[..., Any]) -> None:
+    """A fresh install: answered, recorded calls and no Vosk model. The QA pages list them with the timeline
+    rules scored, reviewers can review, and every page says that transcription waits for a model."""
+    c, server = await console()
+    await add_agents(c.db)
+    fine = (await finished_call(c.db, agent_id="1024", started=utcnow() - dt.timedelta(hours=2))).call_id
+    hung_up = (await finished_call(c.db, agent_id="2048", hangup=HangupSide.AGENT,
+                                   started=utcnow() - dt.timedelta(hours=1))).call_id
+    async with c.db.begin() as s:
+        s.add_all([TranscriptionJob(call_id=fine), TranscriptionJob(call_id=hung_up)])
+    assert await c.app[QA_TIMELINE].sweep() == 2
+    async with http(server) as qa:
+        csrf = await login(qa, "2001")
+        page = await (await qa.get("/qa")).text()
+        assert listed(page) == {fine, hung_up} and "共 2 通" in page
+        assert 'id="speech-state"' in page and 'data-model="missing"' in page
+        assert "尚未安装语音识别模型：2 通通话等待转写" in page
+        row = re.search(rf'<tr data-call="{fine}">.*?</tr>', page, re.S)
+        assert row is not None and "待转写" in row[0] and "不合格" not in row[0]
+        queue = await (await qa.get("/qa/review")).text()
+        assert listed(queue) == {hung_up} and "一票否决：客户先挂机（坐席先挂机）" in queue
+        assert "尚未安装语音识别模型" in queue
+        detail = await (await qa.get(f"/api/qa/calls/{fine}")).json()
+        assert detail["score"]["verdict"] == "pending" and detail["score"]["speech_pending"]
+        rules = {r["id"]: r for r in detail["rules"]}
+        assert rules["answered_in_time"]["passed"] and not rules["answered_in_time"]["pending"]
+        assert rules["greeting"]["pending"]
+        r = await qa.post(f"/api/qa/calls/{hung_up}/reviews", json={"comment": "听录音：客户已道别，坐席挂机"},
+                          headers={"X-CSRF-Token": csrf})
+        assert r.status == 200
+        assert listed(await (await qa.get("/qa/review")).text()) == set()

@@ -47,3 +47,5 @@ async def test_a_working_database_is_ok(aiohttp_client: Any, db: Database) -> No
     r = await client.get("/healthz")
     assert r.status == 200 and (await r.json())["database"] == "ok"
     assert "://" not in await r.text() and db.url not in await r.text()
+    # No speech model here and no worker: transcripts (and the speech rules of QA) wait (issue 16).
+    assert (await r.json())["speech"] == "missing" and (await r.json())["transcription_waiting"] == 0

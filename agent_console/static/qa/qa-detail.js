@@ -96,7 +96,11 @@
     box.append(el("span", { id: "score-total", class: "big", text: num(s.effective_total) }),
       el("span", { class: "muted", text: ` / ${num(s.max_total)} ` }),
       s.unscorable ? tag(t("qa.result.unscorable"), "unscorable")
-        : tag(t(s.passed ? "qa.result.pass" : "qa.result.fail"), s.passed ? "ok" : "bad"));
+        : s.verdict === "pending" ? tag(t("qa.result.pending"), "pending")
+          : tag(t(s.passed ? "qa.result.pass" : "qa.result.fail"), s.passed ? "ok" : "bad"));
+    if (s.speech_pending) {
+      box.append(el("div", { id: "score-pending", class: "muted", text: t("qa.pending.title") }));
+    }
     $("score-box").dataset.passed = s.passed ? "1" : "0";
     if (s.unscorable) {
       // No verdict: say why instead of a pass or a fail.
@@ -146,8 +150,10 @@
       // A reviewer's points decide: full points pass the rule and lift its instant fail.
       const overridden = r.override !== null && r.override !== undefined;
       const passed = overridden ? r.override >= r.max_points : r.passed;
-      const state = !r.applicable && !overridden ? tag(t("qa.d.na"))
-        : tag(t(passed ? "qa.result.pass" : "qa.result.fail"), passed ? "ok" : "bad");
+      const waiting = r.pending && !overridden;  // needs the transcript: no verdict yet
+      const state = waiting ? tag(t("qa.result.pending"), "pending")
+        : !r.applicable && !overridden ? tag(t("qa.d.na"))
+          : tag(t(passed ? "qa.result.pass" : "qa.result.fail"), passed ? "ok" : "bad");
       const title = el("td", {}, el("b", { text: r.title }), " ", state);
       if (r.instant_fail && !passed) title.append(" ", tag(t("qa.tag.instant"), "bad"));
       if (r.detail) title.append(el("div", { class: "muted detail", text: r.detail }));
@@ -168,7 +174,8 @@
         b.addEventListener("click", () => seek(at));
         ev.append(b);
       }
-      body.append(el("tr", { "data-rule": r.id, "data-passed": passed ? "1" : "0" }, title, points, ev));
+      body.append(el("tr", { "data-rule": r.id, "data-passed": waiting ? "" : passed ? "1" : "0",
+        "data-pending": waiting ? "1" : "0" }, title, points, ev));
     }
   }
 
