@@ -140,7 +140,15 @@ class EmergencyConfig(_Model):
         return self
 
 
-class _Input(_Model):
+Label = Annotated[str, Field(min_length=1, max_length=24)]
+
+
+class _Node(_Model):
+    # What agents and QA staff read for this step (the pop's 语音导航路径), in Chinese: 主菜单, 故障报修.
+    label: Label | None = None
+
+
+class _Input(_Node):
     timeout: Seconds | None = None
     retries: Annotated[int, Field(ge=0, le=5)] | None = None
     invalid_prompt: Id | None = None
@@ -148,7 +156,7 @@ class _Input(_Model):
     on_fail: Id | None = None
 
 
-class PlayNode(_Model):
+class PlayNode(_Node):
     type: Literal["play"]
     prompt: PromptList
     next: Id
@@ -238,7 +246,7 @@ class VerifyNode(_Input):
         return self
 
 
-class LookupNode(_Model):
+class LookupNode(_Node):
     type: Literal["lookup"]
     by: Literal["caller_number", "account_no"]
     var: Id = "account_no"  # the collected variable holding the account number (by: account_no)
@@ -248,7 +256,7 @@ class LookupNode(_Model):
     not_found: Id
 
 
-class OutagesNode(_Model):
+class OutagesNode(_Node):
     type: Literal["outages"]
     utility: Literal["gas", "water", "heat"] | None = None  # None: the flow's utility
     ahead_hours: Annotated[float, Field(ge=0, le=24 * 14)] = 72.0
@@ -257,7 +265,7 @@ class OutagesNode(_Model):
     next: Id
 
 
-class BalanceNode(_Model):
+class BalanceNode(_Node):
     type: Literal["balance"]
     balance_prompt: Id  # "您的账户余额为"
     arrears_prompt: Id  # "您目前欠费"
@@ -293,13 +301,13 @@ class Rule(_Model):
     goto: Id
 
 
-class BranchNode(_Model):
+class BranchNode(_Node):
     type: Literal["branch"]
     rules: Annotated[list[Rule], Field(min_length=1)]
     default: Id
 
 
-class SetNode(_Model):
+class SetNode(_Node):
     type: Literal["set"]
     priority: Priority | None = None
     skill: Id | None = None
@@ -314,7 +322,7 @@ class SetNode(_Model):
         return self
 
 
-class QueueNode(_Model):
+class QueueNode(_Node):
     type: Literal["queue"]
     queue: Id
     skill: Id | None = None
@@ -326,7 +334,7 @@ OrderType = Literal["callback_request", "consultation", "repair", "service_appli
                     "opinion", "suggestion", "praise"]
 
 
-class MessageNode(_Model):
+class MessageNode(_Node):
     """Record a message and open a work order for it (type callback_request unless stated)."""
 
     type: Literal["message"]
@@ -338,7 +346,7 @@ class MessageNode(_Model):
     next: Id
 
 
-class TransferNode(_Model):
+class TransferNode(_Node):
     type: Literal["transfer"]
     context: Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9_\-]+$")]
     extension: Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9_+*#\-]+$")]
@@ -353,7 +361,7 @@ class SurveyNode(_Input):
     next: Id
 
 
-class HangupNode(_Model):
+class HangupNode(_Node):
     type: Literal["hangup"]
     prompt: PromptList | None = None
 

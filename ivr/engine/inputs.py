@@ -129,8 +129,10 @@ async def menu(eng: "FlowEngine", ctx: CallContext, nid: str, node: MenuNode) ->
             await eng.emergency_key(ctx, nid, reply.value, consume=False)
         if target is None and reply.kind in ("key", "speech"):
             reply = Reply("invalid", reply.value)
+        label = flow.nodes[target].label if target in flow.nodes else None
         await eng.event(ctx, "ivr.input", {"node": nid, "attempt": attempt, "kind": reply.kind,
-                                           "value": reply.value, "to": target})
+                                           "value": reply.value, "to": target}
+                        | ({"to_label": label} if label else {}))  # what the caller chose, for agents
         if target == flow.header.zero_out and reply.value == "0":
             await eng.event(ctx, "ivr.zero_out", {"node": nid, "to": target})
         if target is not None:

@@ -166,7 +166,8 @@ class FlowEngine:
         for _ in range(self.max_steps):
             node = flow.nodes[node_id]
             ctx.path.append(node_id)
-            await self.event(ctx, "ivr.node", {"node": node_id, "type": node.type})
+            await self.event(ctx, "ivr.node", {"node": node_id, "type": node.type}
+                             | ({"label": node.label} if node.label else {}))
             try:
                 step = await self._visit(ctx, node_id, node)
             except Jump as jump:

@@ -112,8 +112,23 @@ def test_ivr_path_stops_at_the_queue() -> None:
               ("ivr.input", {"node": "main_menu", "kind": "key", "value": "2"}),
               ("ivr.node", {"node": "id", "type": "verify"}), ("ivr.verify", {"ok": False}),
               ("queue.enter", {}), ("ivr.node", {"node": "survey", "type": "survey"})]
-    assert ivr_path(events) == [{"node": "main_menu", "type": "menu", "inputs": [{"kind": "input", "value": "2"}]},
-                                {"node": "id", "type": "verify", "inputs": [{"kind": "verify", "value": "未通过"}]}]
+    assert ivr_path(events) == [
+        {"node": "main_menu", "label": "main_menu", "type": "menu", "inputs": [{"kind": "input", "value": "2"}]},
+        {"node": "id", "label": "id", "type": "verify", "inputs": [{"kind": "verify", "value": "未通过"}]}]
+
+
+def test_ivr_path_reads_in_chinese_with_the_flows_labels() -> None:
+    events = [("ivr.node", {"node": "welcome", "type": "play", "label": "欢迎语"}),
+              ("ivr.emergency", {"node": "welcome", "key": "1"}),
+              ("ivr.node", {"node": "main_menu", "type": "menu", "label": "主菜单"}),
+              ("ivr.input", {"node": "main_menu", "kind": "key", "value": "0", "to": "to_agent",
+                             "to_label": "人工服务"}),
+              ("ivr.input", {"node": "main_menu", "kind": "speech", "value": "报修", "to": "repair_menu"}),
+              ("ivr.input", {"node": "main_menu", "kind": "timeout", "value": "", "to": None})]
+    path = ivr_path(events)
+    assert [s["label"] for s in path] == ["欢迎语", "主菜单"]
+    assert [i["value"] for i in path[0]["inputs"]] == ["紧急：按1"]
+    assert [i["value"] for i in path[1]["inputs"]] == ["按0 人工服务", "说“报修”", ""]
 
 
 def test_catalog_is_complete_and_the_scripts_use_only_known_keys() -> None:

@@ -40,8 +40,10 @@ async def test_key_1_is_the_emergency_path_with_top_priority(db: Database, tmp_p
     highest = max(n.priority for n in flow.nodes.values() if isinstance(n, SetNode) and n.priority is not None)
     assert q.priority == highest == Priority.EMERGENCY
     assert (run.call.queue_name, run.call.skill, run.call.priority) == (queue, "emergency", Priority.EMERGENCY)
+    goto = flow.nodes["main_menu"].options[0].goto
+    label = flow.nodes[goto].label  # issue 14: the input says what the caller chose, in the flow's words
     assert run.data("ivr.input")[0] == {"node": "main_menu", "attempt": 1, "kind": "key", "value": "1",
-                                        "to": flow.nodes["main_menu"].options[0].goto}
+                                        "to": goto} | ({"to_label": label} if label else {})
     assert [d["node"] for d in run.data("ivr.node")] == list(run.result.path)
 
 

@@ -175,3 +175,15 @@ async def test_our_failure_on_a_live_call_is_still_an_error(db: Database, tmp_pa
     flow = flow_from(tmp_path, FLOW)
     with pytest.raises(FlowFailed):
         await FlowEngine(db, orders=order_service(db)).run(flow, Broken("", workdir=tmp_path / "audio"))
+
+
+async def test_the_gas_flow_names_its_steps_in_chinese_for_the_pop(db: Database, tmp_path: Path) -> None:
+    from agent_console.pop import ivr_path
+
+    flow = load_flow(ROOT / "call_flows" / "gas.yaml")
+    assert all(node.label for node in flow.nodes.values())
+    _, _, events = await call(db, flow, tmp_path, typed="0")
+    path = ivr_path([(e.kind, e.data) for e in events])
+    assert path[0]["label"] == "欢迎语"
+    menu = next(s for s in path if s["node"] == "main_menu")
+    assert menu["label"] == "主菜单" and [i["value"] for i in menu["inputs"]] == ["按0 人工服务"]
