@@ -82,3 +82,31 @@ def test_evidence_windows_hide_numbers_cut_by_the_window() -> None:
     masked = mask_evidence([{"id": "c", "detail": "", "evidence": [
         {"source": "caller", "start": 1.0, "end": 2.0, "text": "0138000我要投诉"}]}])
     assert masked[0]["evidence"][0]["text"] == "*******我要投诉"
+
+
+@pytest.mark.parametrize("text, masked", [
+    # The way Vosk writes them: Chinese digits, a space between words, no punctuation (issue 16).
+    ("我 要 报装 燃气 联系 电话 幺 三 八 幺 二 三 四 五 六 七 八", "我 要 报装 燃气 联系 电话 幺 三 八 * * * * 五 六 七 八"),
+    ("卡号是六二二二零二幺二三四五六七八九零", "卡号是六二二*********七八九零"),
+    ("我 的 户号 是 幺 二 三 四 五 六 七", "我 的 户号 是 * * * * * 六 七"),
+])
+def test_masking_asr_shaped_text(text: str, masked: str) -> None:
+    assert mask_text(text) == masked and len(mask_text(text)) == len(text)
+
+
+def test_evidence_from_asr_shaped_calls_is_masked_but_keeps_risk_numbers() -> None:
+    """The scorer's evidence on Vosk-style text goes through the same masking: a phone number is hidden, the
+    12345 the caller threatens with stays readable (it is why the call is in the queue)."""
+    from recordings.qa.rubric import load_rubric
+    from recordings.qa.scorer import score
+    from tests.recordings.fixture_calls import load_fixture_calls
+
+    calls = {c.name: c for c in load_fixture_calls()}
+    rubric = load_rubric()
+    c = calls["asr_complaint_spoken_digits"]
+    rows = mask_evidence(score(c.segments, c.facts, rubric, c.settings).results_json())
+    complaint = next(r for r in rows if r["id"] == "complaint_watch")
+    assert any("幺 二 三 四 五" in e["text"] for e in complaint["evidence"])
+    phone = calls["asr_phone_number_not_a_complaint"]
+    said = " ".join(g.text for g in phone.segments)
+    assert "幺 三 八 幺 二" in said and "幺 三 八 幺 二" not in mask_text(said)

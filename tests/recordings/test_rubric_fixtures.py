@@ -18,7 +18,7 @@ def test_enough_fixtures_of_each_kind() -> None:
     assert len(names) == len(CALLS), "fixture names must be unique"
     by_file = {c.source for c in CALLS}
     assert {"compliant.yaml", "greeting.yaml", "forbidden.yaml", "timing.yaml", "asr_and_review.yaml", "numbers.yaml",
-            "unscorable.yaml", "review.yaml", "courtesy.yaml"} <= by_file
+            "unscorable.yaml", "review.yaml", "courtesy.yaml", "asr_shaped.yaml"} <= by_file
     assert sum(1 for c in CALLS if c.name.startswith("homophone") or "homophone" in c.name) >= 5
 
 
