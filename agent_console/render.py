@@ -55,6 +55,7 @@ NAV = (
     NavLink("review", "/qa/review", "qa.nav.review", REVIEW_ROLES),
     NavLink("spot", "/qa/spot-check", "qa.nav.spot", REVIEW_ROLES),
     NavLink("trends", "/qa/trends", "qa.nav.trends", REVIEW_ROLES),
+    NavLink("calibration", "/qa/calibration", "qa.nav.calibration", REVIEW_ROLES),
     NavLink("mine", "/qa/mine", "qa.nav.mine", SCORED_ROLES),
     NavLink("unitqueue", "/orders/unit", "wo.nav.unit", UNIT_ROLES),
     NavLink("myorders", "/orders/mine", "wo.nav.mine", PHONE_ROLES),

@@ -58,6 +58,7 @@ def setup_qa(app: web.Application) -> None:
     r.add_get("/qa", views.qa_list)
     r.add_get("/qa/review", views.qa_review_queue)
     r.add_get("/qa/spot-check", views.qa_spot_checks)
+    r.add_get("/qa/calibration", views.qa_calibration)
     r.add_get("/qa/mine", views.qa_mine)
     r.add_get("/qa/trends", views.qa_trends)
     r.add_get("/qa/export.csv", views.qa_export)

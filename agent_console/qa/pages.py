@@ -20,6 +20,7 @@ from agent_console.qa.keys import QA_SERVICE
 from agent_console.render import csrf_of, render, render_page
 from agent_console.roles import REVIEW_ROLES
 from ivr import keys
+from recordings.qa.calibration import Calibration
 from recordings.qa.pending import SpeechState
 from recordings.qa.service import ScoreItem
 from recordings.qa.trends import Trends
@@ -101,6 +102,12 @@ def spot_page(request: web.Request, c: QaCatalog, items: list[ScoreItem], queues
     return render(request, "qa/spot.html", c, _values(request, c, "spot", c.t("qa.nav.spot"), queues, rows=rows))
 
 
+def calibration_page(request: web.Request, c: QaCatalog, report: Calibration, *, since: str,
+                     until: str) -> web.Response:
+    return render(request, "qa/calibration.html", c, _values(
+        request, c, "calibration", c.t("qa.nav.calibration"), report=report, since=since, until=until))
+
+
 def mine_page(request: web.Request, c: QaCatalog, items: list[ScoreItem], total: int, trends: Trends,
               titles: dict[str, str], queues: dict[str, str]) -> web.Response:
     return render(request, "qa/mine.html", c, _values(
@@ -122,5 +129,5 @@ def detail_page(request: web.Request, c: QaCatalog, detail: dict[str, Any], *, m
         config=_config(request, c, detail=detail, may_review=may_review)))
 
 
-__all__ = ["REVIEW_ROLES", "detail_page", "list_page", "local", "message_html", "message_page", "mine_page", "num",
+__all__ = ["REVIEW_ROLES", "calibration_page", "detail_page", "list_page", "local", "message_html", "message_page", "mine_page", "num",
            "queue_page", "spot_page", "trends_page"]

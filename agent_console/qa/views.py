@@ -30,6 +30,7 @@ from agent_console.qa.filters import Choices, day_start, local_today, parse_filt
 from agent_console.qa.i18n import QaCatalog
 from agent_console.qa.keys import QA_SERVICE
 from agent_console.qa.pages import (
+    calibration_page,
     detail_page,
     list_page,
     message_html,
@@ -48,6 +49,7 @@ from recordings.privacy import Viewer, may_open_call, may_review
 from ivr.errors import InvalidInput
 from recordings.qa.exceptions import (AccessDenied, CommentTooLong, OwnCallsOnly, PointsNotANumber, QaNotFound,
                                       RecordingFileMissing, RecordingNotFound, RecordingPurged)
+from recordings.qa.calibration import calibration_report
 from recordings.qa.pending import speech_state
 from recordings.qa.service import CallDetail, QaService, ScoreFilter
 from recordings.qa.trends import team_trends
@@ -203,6 +205,28 @@ async def qa_trends(request: web.Request) -> web.Response:
                                day_start(until + dt.timedelta(days=1), _zone(request)),
                                team=team[:64] or None)
     return trends_page(request, c, trends, since=str(since), until=str(until), team=team, teams=teams)
+
+
+CALIBRATION_DAYS = 30
+
+
+@require(*REVIEW_ROLES, page=True)
+async def qa_calibration(request: web.Request) -> web.Response:
+    """Where reviewers changed the machine's results, per rule and per reviewer (grader calibration)."""
+    p = principal_of(request)
+    svc = _service(request, page=True)
+    c = _catalog(request)
+    today = local_today(_zone(request))
+    try:
+        since = dt.date.fromisoformat(request.query.get("since") or str(today - dt.timedelta(days=CALIBRATION_DAYS - 1)))
+        until = dt.date.fromisoformat(request.query.get("until") or str(today))
+    except ValueError:
+        return _page_error(request, 400, c.t("qa.f.bad", error="日期请用 年-月-日（如 2026-03-01）"))
+    if since > until or (until - since).days > 366:
+        return _page_error(request, 400, c.t("qa.f.bad", error="日期范围须在一年以内，且开始不晚于结束"))
+    report = await calibration_report(svc, _viewer(p), day_start(since, _zone(request)),
+                                      day_start(until + dt.timedelta(days=1), _zone(request)))
+    return calibration_page(request, c, report, since=str(since), until=str(until))
 
 
 @require(page=True)
