@@ -78,7 +78,8 @@ def cmd_demo_data(args: argparse.Namespace) -> int:
         db = Database(args.settings.database.url)
         try:
             await db.upgrade()
-            return await load_demo_data(db, password=password, customers=args.customers)
+            return await load_demo_data(db, password=password, customers=args.customers,
+                                        zone=args.settings.hotline.zone)
         finally:
             await db.dispose()
 

@@ -12,6 +12,8 @@ import datetime as dt
 import random
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
 
 import bcrypt
 from sqlalchemy import select
@@ -27,7 +29,10 @@ from ivr.db.models import (
     Outage,
     Queue,
     Role,
+    Unit,
     Utility,
+    WorkOrder,
+    WorkOrderType,
     utcnow,
 )
 
@@ -62,6 +67,19 @@ class DemoAgent:
     name: str
     role: Role
     skills: tuple[str, ...]
+    unit: str = ""  # role unit: the responsible unit's code
+
+
+# The responsible units of a gas and a water utility (code, name, utility, the order types each takes by
+# default); the centre itself (客服中心) handles complaints and the like.
+DEMO_UNITS = [
+    ("qx", "燃气抢修中心", Utility.GAS, ("emergency", "repair")),
+    ("gw", "燃气管网所", Utility.GAS, ()),
+    ("yy", "燃气营业厅", Utility.GAS, ("service_application", "consultation")),
+    ("kf", "客服中心", None, ("complaint", "report", "opinion", "suggestion", "praise")),
+    ("sq", "供水抢修队", Utility.WATER, ()),
+    ("sy", "供水营业厅", Utility.WATER, ()),
+]
 
 
 DEMO_AGENTS = [
@@ -71,6 +89,11 @@ DEMO_AGENTS = [
     DemoAgent("2001", "孙质检", Role.QA, ()),
     DemoAgent("3001", "周班长", Role.SUPERVISOR, tuple(ALL_SKILLS)),
     DemoAgent("9001", "系统管理员", Role.ADMIN, ()),
+    DemoAgent("5001", "抢修中心值班员", Role.UNIT, (), unit="qx"),
+    DemoAgent("5002", "管网所值班员", Role.UNIT, (), unit="gw"),
+    DemoAgent("5003", "营业厅受理员", Role.UNIT, (), unit="yy"),
+    DemoAgent("5004", "客服中心专员", Role.UNIT, (), unit="kf"),
+    DemoAgent("5005", "供水抢修队值班员", Role.UNIT, (), unit="sq"),
 ]
 
 # Fixed customers the README and tests refer to (the test call dials in with these numbers).
@@ -92,14 +115,21 @@ def _id_number(rng: random.Random) -> str:
 
 
 async def load_demo_data(db: Database, *, password: str, customers: int = 60, seed: int = 95598,
-                         now: dt.datetime | None = None) -> dict[str, int]:
+                         now: dt.datetime | None = None, zone: dt.tzinfo | None = None) -> dict[str, int]:
     """`password` logs in every demo agent: the caller makes it per install (`hotline demo-data` keeps it in
     a file only this user reads), so no login of a demo instance is known from the repository."""
     pw = await asyncio.to_thread(hash_password, password)
     rng = random.Random(seed)
     now = now or utcnow()
-    created = {"areas": 0, "customers": 0, "queues": 0, "agents": 0, "outages": 0}
+    created = {"areas": 0, "customers": 0, "queues": 0, "units": 0, "agents": 0, "outages": 0, "orders": 0}
     async with db.begin() as s:
+        existing_units = set((await s.execute(select(Unit.code))).scalars())
+        for code, name, utility, handles in DEMO_UNITS:
+            if code not in existing_units:
+                s.add(Unit(code=code, name=name, utility=utility, handles=list(handles)))
+                created["units"] += 1
+        await s.flush()
+
         for code, name, district in AREAS:
             if await s.get(Area, code) is None:
                 s.add(Area(code=code, name=name, district=district))
@@ -118,7 +148,8 @@ async def load_demo_data(db: Database, *, password: str, customers: int = 60, se
                 continue
             s.add(Agent(agent_id=a.agent_id, name=a.name, role=a.role, password_hash=pw,
                         sip_endpoint=f"agent-{a.agent_id}" if a.role in (Role.AGENT, Role.SUPERVISOR) else None,
-                        skills=list(a.skills), state=AgentState.OFFLINE, team="一班"))
+                        skills=list(a.skills), state=AgentState.OFFLINE, team="一班" if a.role is not Role.UNIT else "",
+                        unit_code=a.unit or None))
             created["agents"] += 1
 
         existing_accounts = set((await s.execute(select(Account.account_no))).scalars())
@@ -159,4 +190,57 @@ async def load_demo_data(db: Database, *, password: str, customers: int = 60, se
                          reason="水管检修", notice="高新片区后天上午八点至下午两点计划停水。",
                          announced_at=now))
             created["outages"] += 2
+    created["orders"] = await _demo_orders(db, now, zone)
     return created
+
+
+async def _demo_orders(db: Database, now: dt.datetime, zone: dt.tzinfo | None) -> int:
+    """A few open orders in different clock states, so a newcomer sees the pages with something on them.
+    Only into a database without demo orders (idempotent)."""
+    from ivr.workorders import Actor, NewWorkOrder, OrderSource, WorkOrderService
+    from ivr.workorders.sweep import ClockSweep
+
+    async with db.session() as s:
+        if (await s.execute(select(WorkOrder.id).where(WorkOrder.source == OrderSource.DEMO.value).limit(1))).first():
+            return 0
+        people = {a.agent_id: (a.id, a.role, a.unit_code)
+                  for a in (await s.execute(select(Agent))).scalars()}
+        customers = {acc.account_no: (c.id, c.address, c.phones[0].number if c.phones else "")
+                     for c, acc in (await s.execute(select(Customer, Account).join(Account))).all()}
+    if "1001" not in people:
+        return 0
+
+    def who(agent_id: str) -> Actor:
+        pk, role, unit = people[agent_id]
+        return Actor(pk, role, unit, agent_id)
+
+    orders = WorkOrderService(db, zone or ZoneInfo("Asia/Shanghai"))
+    n = 0
+
+    async def order(account: str, kind: WorkOrderType, text: str, minutes_ago: float, unit: str,
+                    steps: tuple[tuple[str, str, dict[str, Any]], ...] = (), topic: str = "") -> None:
+        nonlocal n
+        cid, address, phone = customers.get(account, (None, "", ""))
+        taken = now - dt.timedelta(minutes=minutes_ago)
+        o = await orders.create(NewWorkOrder(kind, text, OrderSource.DEMO, customer_id=cid, contact_phone=phone,
+                                             address=address, unit=unit, owner_pk=people["1001"][0], topic=topic),
+                                at=taken)
+        for i, (event, agent_id, values) in enumerate(steps, 1):
+            o = await orders.apply(o.id, event, who(agent_id), at=taken + dt.timedelta(minutes=i), **values)
+        n += 1
+
+    await order("G2024000001", WorkOrderType.REPAIR, "燃气灶打不着火，客户已关闭阀门", 2, "qx")
+    await order("G2024000002", WorkOrderType.REPAIR, "热水器点火后熄火", 110, "qx",
+                (("dispatch", "1001", {}),))
+    await order("W2024000003", WorkOrderType.COMPLAINT, "抄表员态度生硬，要求道歉", 240, "kf",
+                (("dispatch", "1001", {}), ("accept", "5004", {})), topic="服务态度")
+    await order("G2024000002", WorkOrderType.SERVICE_APPLICATION, "申请燃气表移位", 60 * 24, "yy",
+                (("dispatch", "1001", {}), ("accept", "5003", {}), ("start", "5003", {}),
+                 ("wait_caller", "5003", {"reason": "客户出差，约下周上门"})))
+    await order("G2024000001", WorkOrderType.SERVICE_APPLICATION, "申请安装燃气报警器", 120, "yy",
+                (("dispatch", "1001", {}), ("accept", "5003", {}), ("start", "5003", {}),
+                 ("request_extension", "5003", {"reason": "报警器缺货，厂家三日后到货",
+                                                "until": now + dt.timedelta(days=12)})))
+    await order("G2024000001", WorkOrderType.EMERGENCY, "楼道内有燃气味，已通知抢修", 10, "qx")
+    await ClockSweep(orders).sweep(now)  # the clocks as they stand now
+    return n
