@@ -52,7 +52,6 @@ ERROR_TEXTS: dict[str, tuple[str, str]] = {
     "workorders.not_your_unit": ("该工单不在本单位", "This order is not at your unit"),
     "workorders.unknown_unit": ("没有这个责任单位：{unit}", "No such responsible unit: {unit}"),
     "workorders.same_unit": ("工单已在该单位", "The order is at that unit already"),
-    "workorders.unknown_type": ("未知的工单类型：{value}", "Unknown work-order type: {value}"),
     "workorders.unknown_event": ("未知的工单操作：{event}", "Unknown work-order action: {event}"),
     "workorders.reason_required": ("请填写原因", "Give a reason"),
     "workorders.result_required": ("请填写办理结果", "Describe the result"),

@@ -18,13 +18,15 @@ def login_page(request: web.Request, c: Catalog, *, error: str = "", next_url: s
                                              "agent_id": agent_id})
 
 
-def agent_page(request: web.Request, c: Catalog, *, config: dict[str, Any]) -> web.Response:
+def agent_page(request: web.Request, c: Catalog, *, config: dict[str, Any],
+               units: list[tuple[str, str]] | None = None) -> web.Response:
     # A callback request is what the IVR makes of a message; an agent files the caller's matter itself.
     kinds = [(k.value, order_type_label(k.value, c.lang)) for k in WorkOrderType
              if k is not WorkOrderType.CALLBACK_REQUEST]
     return render(request, "agent.html", c, {
         "title": c.t("app.title"), "current": "agent", "live": True, "config": config,
-        "scripts": ("console.js", "agent.js"), "categories": CATEGORIES, "order_types": kinds})
+        "scripts": ("console.js", "agent.js"), "categories": CATEGORIES, "order_types": kinds,
+        "units": units or []})
 
 
 def wallboard_page(request: web.Request, c: Catalog, *, config: dict[str, Any]) -> web.Response:

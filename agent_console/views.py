@@ -174,7 +174,8 @@ def _page_config(request: web.Request, principal: Principal, c: Catalog) -> dict
 @require(*PHONE_ROLES, page=True)
 async def agent_view(request: web.Request) -> web.Response:
     p, c = principal_of(request), catalog(request)
-    return agent_page(request, c, config=_page_config(request, p, c))
+    units = [(u.code, u.name) for u in await request.app[ORDERS].units()]  # where the wrap-up may send an order
+    return agent_page(request, c, config=_page_config(request, p, c), units=units)
 
 
 @require(*WALL_ROLES, page=True)

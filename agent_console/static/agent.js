@@ -77,9 +77,12 @@
     $("caller-number").textContent = number || "";
     $("call-queue").textContent = queueLabels[queue] || queue || "";
   }
+  let popOutage = null;  // an outage of the caller's area going on now: the wrap-up may attach to its order
   function renderPop(pop) {
     $("pop").hidden = !pop;
     if (!pop) { renderHead("", ""); return; }
+    const going = (pop.outages || []).find((o) => new Date(o.starts_at).getTime() <= Date.now());
+    popOutage = going ? going.id : null;
     renderHead(pop.caller_number, pop.queue);
     const v = $("verified");
     v.textContent = t(pop.verified ? "verified.yes" : "verified.no");
@@ -140,6 +143,8 @@
     $("order-fields").disabled = true;
     $("wrapup-call").value = String(callId);
     $("wrapup-result").textContent = "";
+    $("order-outage-label").hidden = popOutage === null;
+    $("order-outage").dataset.outage = popOutage === null ? "" : String(popOutage);
     f.hidden = false;
   }
 
@@ -156,6 +161,8 @@
     const body = {
       category: f.category.value, notes: f.notes.value, create_order: f.create_order.checked,
       order_type: f.order_type.value, complaint_level: f.complaint_level.value, description: f.description.value,
+      unit: f.unit.value, topic: f.topic.value,
+      outage_id: f.outage.checked && f.outage.dataset.outage ? f.outage.dataset.outage : null,
     };
     $("wrapup-submit").disabled = true;
     try {

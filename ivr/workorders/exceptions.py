@@ -57,10 +57,6 @@ class UnknownUnit(InvalidInput, WorkOrderError):
     error_id = "workorders.unknown_unit"
 
 
-class UnknownType(InvalidInput, WorkOrderError):
-    error_id = "workorders.unknown_type"
-
-
 class UnknownEvent(InvalidInput, WorkOrderError):
     error_id = "workorders.unknown_event"
 

@@ -116,4 +116,20 @@ async def test_the_next_pop_shows_the_callers_order_with_its_clock(console: Call
     leg.answer()
     leg.hang_up()
     await task
+    # the wrap-up sends the new order to a unit the agent picks; the area's outage starts later: no attach offer
+    await expect(page.locator("#wrapup")).to_be_visible()
+    await expect(page.locator("#order-outage-label")).to_be_hidden()
+    await page.check("#wrapup-create")
+    await page.select_option("#order-type", "repair")
+    await page.select_option("#order-unit", "gw")
+    await page.fill("#order-description", "户内管道漏气")
+    await page.click("#wrapup-submit")
+    await expect(page.locator("#wrapup-result")).to_contain_text("已创建工单 GD")
+    number = await page.locator("#wrapup-result").get_attribute("data-work-order")
+    from sqlalchemy import select
+
+    from ivr.db.models import WorkOrder
+    async with c.db.session() as s:
+        made = (await s.execute(select(WorkOrder).where(WorkOrder.number == number))).scalar_one()
+    assert (made.unit_code, made.owner_pk) == ("gw", c.pk("1001"))
     assert page.errors == []  # type: ignore[attr-defined]
