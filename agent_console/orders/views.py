@@ -26,7 +26,7 @@ from agent_console.inputs import ascii_int
 from agent_console.orders.live import alert_view
 from agent_console.render import csrf_of, render
 from agent_console.roles import ORDER_BOARD_ROLES, PHONE_ROLES, UNIT_ROLES
-from agent_console.views import catalog
+from agent_console.views import _json, catalog  # one reading of JSON bodies for the console's API
 from ivr import keys
 from ivr.db.models import Agent, Role, WorkOrder, WorkOrderStatus, WorkOrderType
 from ivr.errors import InvalidInput
@@ -246,16 +246,6 @@ async def detail_page(request: web.Request) -> web.Response:
                        "", {"o": f.order(order, actor), "stages": stages, "history": steps, "csrf": csrf_of(request),
                             "done_times": [(k, f.time(order.get(k))) for k in ("dispatched_at", "contacted_at",
                                                                                 "replied_at", "closed_at")]})
-
-
-async def _json(request: web.Request) -> dict[str, Any]:
-    try:
-        data = await request.json()
-    except (ValueError, UnicodeDecodeError, RecursionError):
-        raise InvalidInput("the body is not JSON") from None
-    if not isinstance(data, dict):
-        raise InvalidInput("the body must be a JSON object")
-    return data
 
 
 def _until(value: Any, zone: dt.tzinfo) -> dt.datetime | None:

@@ -209,3 +209,19 @@ async def test_the_wall_snapshot_carries_the_alerts_and_the_calendar_warning(con
         page = await (await client.get("/orders")).text()
         assert 'id="calendar-warning"' in page and "节假日安排尚未加载" in page
     assert T.REPAIR
+
+
+async def test_the_pages_speak_english_on_request(console: Any) -> None:
+    c, server = await console()
+    await seed_units(c.db)
+    orders: WorkOrderService = c.app[ORDERS]
+    o = await order_at(orders, "qx", dispatch_by=actor(c, "1001", Role.AGENT))
+    async with http(server) as client:
+        await login(client, "u-qx")
+        zh = await (await client.get("/orders/unit")).text()
+        assert "本单位待办工单" in zh and ">签收<" in zh and "已派单" in zh
+        client.cookie_jar.update_cookies({"hotline_lang": "en"})
+        en = await (await client.get("/orders/unit")).text()
+        assert "Orders at my unit" in en and ">Accept<" in en and "Dispatched" in en and "签收" not in en
+        detail = await (await client.get(f"/orders/{o.id}")).text()
+        assert f"Work order {o.number}" in detail and "History" in detail
