@@ -300,3 +300,63 @@ async def _reach(line: Line, number: str, node: str) -> None:
         while not await there():
             await asyncio.sleep(0.1)
     await asyncio.sleep(1.0)
+
+
+# --- issue 14: type-ahead, emergency first, hang-ups are not errors -----------------------------------------
+
+EARLY = 1.5  # seconds after the answer: well inside the welcome (asserted per test)
+
+
+async def test_emergency_key_during_the_welcome_goes_straight_to_the_emergency_queue(
+        line_factory: object, asterisk_ports: PortAllocator, flow_sounds: Path, tmp_path: Path) -> None:
+    flow = load_flow(GAS)
+    assert seconds(flow_sounds, flow, "welcome") > EARLY + 1.5  # the key lands while the welcome plays
+    line: Line = await line_factory(flow)  # type: ignore[operator]
+    call_id, result = await line.call(asterisk_ports, tmp_path, [(EARLY, "1")], caller_number())
+    assert result.outcome is Outcome.QUEUE and result.queue is not None
+    assert (result.queue.queue, result.queue.emergency, result.queue.priority) == ("emergency", True,
+                                                                                   Priority.EMERGENCY)
+    assert result.path == ("welcome", "gas_leak", "gas_leak_advice", "emergency_queue")  # no main menu
+    events = await line.timeline.events(call_id)
+    kinds = [e.kind for e in events]
+    assert [e.data for e in events if e.kind == "ivr.emergency"] == [{"node": "welcome", "key": "1"}]
+    # In the timeline's order: the key, the emergency jump during the welcome, then the queue; no menu between.
+    assert kinds.index("dtmf") < kinds.index("ivr.emergency") < kinds.index("ivr.queue")
+    assert "ivr.input" not in kinds
+
+
+async def test_two_then_one_during_the_welcome_reach_the_repair_submenus_option_1(
+        line_factory: object, asterisk_ports: PortAllocator, flow_sounds: Path, tmp_path: Path) -> None:
+    flow = load_flow(GAS)
+    assert seconds(flow_sounds, flow, "welcome") > EARLY + 1.5
+    line: Line = await line_factory(flow)  # type: ignore[operator]
+    # A Local-channel caller keys 2 and 1 half a second apart (SendDTMF): sipp's second RFC 4733 key so soon
+    # after the first was not seen by Asterisk as a new press.
+    call_id, result = await line.local_call("dtmf-21", {"HOTLINE_TEST_WAIT": f"{EARLY}"}, caller_number(),
+                                            within=90)
+    assert result.path == ("welcome", "identify", "main_menu", "repair_menu", "repair_meter", "repair_queue")
+    assert result.queue is not None and result.queue.queue == "repair"
+    events = await line.timeline.events(call_id)
+    inputs = [(e.data["node"], e.data["value"]) for e in events if e.kind == "ivr.input"]
+    assert inputs == [("main_menu", "2"), ("repair_menu", "1")]  # 1 at the submenu is its option, not 紧急
+    assert "ivr.emergency" not in [e.kind for e in events]
+
+
+async def test_a_caller_hanging_up_during_a_prompt_leaves_no_error(
+        line_factory: object, asterisk_ports: PortAllocator, flow_sounds: Path, tmp_path: Path) -> None:
+    flow = load_flow(GAS)
+    assert seconds(flow_sounds, flow, "welcome") > EARLY + 1.5
+    line: Line = await line_factory(flow)  # type: ignore[operator]
+    scenario = tmp_path / "caller.xml"
+    scenario.write_text(uac_scenario("", caller=caller_number(), hold_ms=int(EARLY * 1000), hangup="caller"),
+                        encoding="iso-8859-1")
+    sipp = await run_sipp(scenario, asterisk_ports, remote=f"127.0.0.1:{line.asterisk.sip_port}",
+                          service=line.asterisk.inbound_extension, timeout=60)
+    assert sipp.ok, sipp.describe()
+    async with asyncio.timeout(30):  # a guard against a hang, not a speed assertion
+        call_id, result = await line.results.get()
+    assert result.outcome is Outcome.CALLER_HANGUP and result.path == ("welcome",)
+    events = await line.timeline.events(call_id)
+    kinds = [e.kind for e in events]
+    assert [e.data for e in events if e.kind == "ivr.hangup"] == [{"node": "welcome"}]
+    assert "ivr.error" not in kinds and "handler_failed" not in kinds and "fallback" not in kinds
