@@ -1,9 +1,11 @@
-"""QA scoring rate: transcripts scored per second, pure scorer and through the database (`qa rescore`).
+"""QA scoring rate: transcripts scored per second, pure scorer and through the database (`qa rescore`), today's
+scorer side by side with an earlier revision's (default: before issue 16) on the same inputs in the same run.
 
-    .venv/bin/python bench/qa_scoring.py [--rounds 5] [--db-calls 200] [--write]
+    .venv/bin/python bench/qa_scoring.py [--rounds 5] [--db-calls 200] [--baseline REV] [--write]
 
-Inputs: the 44 Chinese transcript fixtures of tests/recordings/fixtures (10-60 s calls, 3-10 segments) and
-long calls made by chaining them (about 5 minutes, ~60 segments). The rubric is the packaged one.
+Inputs: the Chinese transcript fixtures of tests/recordings/fixtures (10-240 s calls) and long calls made by
+chaining them (about 5 minutes, ~80 segments). Each scorer uses its own packaged rubric. The baseline runs in
+a child process (bench/baseline.py) right after today's, so both see the same machine state.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from bench.baseline import BEFORE_ISSUE_16, Baseline, call_json  # noqa: E402
 from bench.benchmarks_md import write_section  # noqa: E402
 from ivr.db import Database  # noqa: E402
 from ivr.settings import load_settings  # noqa: E402
@@ -45,17 +48,35 @@ def long_call(calls: list[FixtureCall], minutes: float = 5.0) -> tuple[list[Segm
                            talk_seconds=offset)
 
 
-def rate(items: list[tuple[list[Segment], CallFacts]], rounds: int) -> tuple[float, float]:
-    rubric = load_rubric()
-    settings = load_settings(env={})
-    per_round = []
+def summary(per_round: list[float], n: int) -> tuple[float, float]:
+    """(transcripts per second in the best round, median ms per transcript)."""
+    return n / min(per_round), statistics.median(per_round) / n * 1000
+
+
+def rounds_today(items: list[tuple[list[Segment], CallFacts]], rounds: int) -> list[float]:
+    rubric, settings = load_rubric(), load_settings(env={})
+    for segs, facts in items[:3]:  # warm the phrase caches as a running worker has them
+        score(segs, facts, rubric, settings)
+    out = []
     for _ in range(rounds):
         t0 = time.perf_counter()
         for segs, facts in items:
             score(segs, facts, rubric, settings)
-        per_round.append(time.perf_counter() - t0)
-    best = min(per_round)
-    return len(items) / best, statistics.median(per_round) / len(items) * 1000
+        out.append(time.perf_counter() - t0)
+    return out
+
+
+def side_by_side(old: Baseline, items: list[tuple[list[Segment], CallFacts]], rounds: int,
+                 reps: int = 2) -> tuple[list[float], list[float]]:
+    """Round times of today's scorer and the baseline's, interleaved (today, before, today, ...) so that a
+    change in the machine's load during the run falls on both."""
+    payload = [call_json(segs, facts) for segs, facts in items]
+    today: list[float] = []
+    before: list[float] = []
+    for _ in range(reps):
+        today += rounds_today(items, rounds)
+        before += old.run("time", payload, rounds=rounds)["rounds"]
+    return today, before
 
 
 async def db_rate(calls: list[FixtureCall], n: int) -> float:
@@ -78,25 +99,39 @@ async def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--db-calls", type=int, default=200)
+    ap.add_argument("--baseline", default=BEFORE_ISSUE_16, help="git revision to compare with")
     ap.add_argument("--write", action="store_true", help="write the BENCHMARKS.md section")
     args = ap.parse_args()
-    calls = load_fixture_calls()
+    # Calls scored with the default settings (the water fixtures configure their own company): the same
+    # inputs for both scorers.
+    calls = [c for c in load_fixture_calls() if c.settings.hotline == load_settings(env={}).hotline]
     short = [(c.segments, c.facts) for c in calls]
     long = [long_call(calls[i:] + calls[:i]) for i in range(10)]
-    short_rate, short_ms = rate(short, args.rounds)
-    long_rate, long_ms = rate(long, args.rounds)
+    with Baseline(args.baseline) as old:
+        short_today, short_before = side_by_side(old, short, args.rounds)
+        long_today, long_before = side_by_side(old, long, args.rounds)
+    short_rate, short_ms = summary(short_today, len(short))
+    long_rate, long_ms = summary(long_today, len(long))
+    old_short_ms = summary(short_before, len(short))[1]
+    old_long_ms = summary(long_before, len(long))[1]
+    best = {k: min(v) / n * 1000 for k, v, n in (("short", short_today, len(short)), ("long", long_today, len(long)),
+                                                  ("old_short", short_before, len(short)),
+                                                  ("old_long", long_before, len(long)))}
     seg_long = statistics.mean(len(s) for s, _ in long)
     stored = await db_rate(calls, args.db_calls)
+    rubric = load_rubric()
     body = f"""`.venv/bin/python bench/qa_scoring.py --write`
 
-One process, one thread, packaged rubric ({len(load_rubric().spec.rules)} rules, {len(load_rubric().phrases)}
-forbidden phrases, pinyin matching).
+One thread, packaged rubric ({len(rubric.spec.rules)} rules, {len(rubric.phrases)} forbidden phrases,
+pinyin matching). *Before*: the scorer at {args.baseline[:10]} (before issue 16) with its own rubric, in a child
+process of the same run on the same transcripts, rounds interleaved with today's ({args.rounds} rounds x 2 each;
+bench/baseline.py). Ratios from the median round, and from the best round in brackets.
 
-| input | transcripts / s | ms per transcript (median) |
-|---|---|---|
-| {len(short)} fixture calls (10-60 s, {statistics.mean(len(c.segments) for c in calls):.0f} segments avg) | {short_rate:.0f} | {short_ms:.1f} |
-| 10 long calls (~5 min, {seg_long:.0f} segments avg) | {long_rate:.1f} | {long_ms:.1f} |
-| `qa rescore` on SQLite, {args.db_calls} stored fixture calls (load facts + segments, score, upsert) | {stored:.0f} | {1000 / stored:.1f} |
+| input | transcripts / s | ms per transcript (median) | before: ms per transcript | today / before |
+|---|---|---|---|---|
+| {len(short)} fixture calls (10-240 s, {statistics.mean(len(c.segments) for c in calls):.0f} segments avg) | {short_rate:.0f} | {short_ms:.1f} | {old_short_ms:.1f} | {short_ms / old_short_ms:.2f}x ({best["short"] / best["old_short"]:.2f}x) |
+| 10 long calls (~5 min, {seg_long:.0f} segments avg) | {long_rate:.1f} | {long_ms:.1f} | {old_long_ms:.1f} | {long_ms / old_long_ms:.2f}x ({best["long"] / best["old_long"]:.2f}x) |
+| `qa rescore` on SQLite, {args.db_calls} stored fixture calls (load facts + segments, score, upsert) | {stored:.0f} | {1000 / stored:.1f} | | |
 """
     print(body)
     if args.write:

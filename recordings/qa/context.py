@@ -15,10 +15,15 @@ BREAK_GAP_SECONDS = 1.5
 class Track:
     """One speaker's segments (optionally a time window of them) joined into one text with a time map."""
 
-    def __init__(self, speaker: str, segments: list[Segment], rubric: Rubric) -> None:
+    def __init__(self, speaker: str, segments: list[Segment], rubric: Rubric, *, within: "Track | None" = None,
+                 first: int = 0) -> None:
+        """within: the speaker's whole track when segments are segments[first:...] of it; the window then reads
+        its matching form out of the whole track's instead of normalising (and looking up pinyin) again."""
         self.speaker = speaker
         self.segments = segments
         self._rubric = rubric
+        self._within = within
+        self._first = first
         parts: list[str] = []
         self._offsets: list[int] = []
         pos = 0
@@ -37,7 +42,15 @@ class Track:
     def norm(self, *, fold_numbers: bool = False) -> Normalized:
         got = self._norm.get(fold_numbers)
         if got is None:
-            got = self._rubric.codebook.normalize(self.text, fold_numbers=fold_numbers)
+            whole = self._within
+            # Cut out of the whole track's form when that exists or this window is most of it; a short window
+            # (the greeting of a long call) is cheaper on its own.
+            if whole is not None and self.segments and (fold_numbers in whole._norm
+                                                        or 2 * len(self.text) >= len(whole.text)):
+                start = whole._offsets[self._first]
+                got = whole.norm(fold_numbers=fold_numbers).window(start, start + len(self.text))
+            else:
+                got = self._rubric.codebook.normalize(self.text, fold_numbers=fold_numbers)
             self._norm[fold_numbers] = got
         return got
 
@@ -83,8 +96,15 @@ class Context:
         key = (speaker, t_from, t_to)
         got = self._tracks.get(key)
         if got is None:
-            segs = [s for s in self.speaker_segments(speaker) if s.end > t_from and s.start < t_to]
-            got = Track(speaker, segs, self.rubric)
+            every = self.speaker_segments(speaker)
+            segs = [s for s in every if s.end > t_from and s.start < t_to]
+            whole = None if len(segs) == len(every) else self.track(speaker)
+            first = every.index(segs[0]) if whole is not None and segs else 0
+            # A window is a run of the whole track (it is, unless one speaker's segments overlap): then it
+            # shares the whole track's normalisation, which is where the time goes (pinyin).
+            if whole is not None and every[first:first + len(segs)] != segs:
+                whole = None
+            got = Track(speaker, segs, self.rubric, within=whole, first=first)
             self._tracks[key] = got
         return got
 

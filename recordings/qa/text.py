@@ -8,6 +8,7 @@ map back to the original character positions, so a hit can be turned into a time
 from __future__ import annotations
 
 import unicodedata
+from bisect import bisect_left
 from dataclasses import dataclass
 
 from pypinyin import Style, lazy_pinyin
@@ -97,6 +98,12 @@ class Normalized:
         if not self.origin or start >= end:
             return (0, 0)
         return self.origin[start], self.origin[end - 1] + 1
+
+    def window(self, start: int, end: int) -> "Normalized":
+        """The matching form of source[start:end], cut out of this one (positions then count from start)."""
+        a, b = bisect_left(self.origin, start), bisect_left(self.origin, end)
+        return Normalized(self.chars[a:b], tuple(o - start for o in self.origin[a:b]), self.codes[a:b],
+                          self.exact_codes[a:b])
 
 
 class Codebook:

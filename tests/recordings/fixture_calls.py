@@ -25,6 +25,28 @@ class FixtureCall:
     settings: Settings
     expect: dict[str, Any] = field(default_factory=dict)
     source: str = ""
+    label: Label | None = None  # the reviewer's verdict on the whole call (bench/qa_calibration.py)
+
+
+@dataclass(frozen=True)
+class Label:
+    """How a QA reviewer who read the seeds judges the call: its verdict, and every rule it fails (the others
+    pass or do not apply). In YAML: `label: pass`, `label: unscorable`, or
+    `label: {verdict: fail, fail: [forbidden_phrases, courtesy]}`."""
+
+    verdict: str  # pass / fail / unscorable
+    fail: frozenset[str] = frozenset()
+
+
+def parse_label(raw: Any, where: str) -> Label | None:
+    if raw is None:
+        return None
+    if isinstance(raw, str):
+        raw = {"verdict": raw}
+    verdict = raw.get("verdict")
+    if verdict not in ("pass", "fail", "unscorable") or set(raw) - {"verdict", "fail"}:
+        raise ValueError(f"{where}: label needs verdict pass/fail/unscorable and an optional fail list: {raw!r}")
+    return Label(verdict, frozenset(raw.get("fail") or ()))
 
 
 def parse_transcript(text: str, where: str) -> list[Segment]:
@@ -59,5 +81,6 @@ def load_fixture_calls() -> list[FixtureCall]:
             calls.append(FixtureCall(name=item["name"], about=item["about"],
                                      segments=parse_transcript(item["transcript"], where),
                                      facts=_facts(item.get("facts") or {}), settings=settings,
-                                     expect=item.get("expect") or {}, source=path.name))
+                                     expect=item.get("expect") or {}, source=path.name,
+                                     label=parse_label(item.get("label"), where)))
     return calls

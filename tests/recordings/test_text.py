@@ -94,3 +94,30 @@ def test_honorific_variants_fold() -> None:
     [(s, e)] = find_exact(plain, cb.normalize(said), by_pinyin=False)
     assert said[s:e] == "您问我我问谁"
     assert cb.normalize("您好").chars == cb.normalize("你好").chars
+
+
+def test_a_window_cut_from_the_whole_track_is_its_own_normal_form() -> None:
+    """Context.track windows reuse the whole track's normalisation (the pinyin lookups are the scorer's
+    cost): cutting must give what normalising the window's own text gives."""
+    from ivr.settings import load_settings
+    from recordings.qa.context import Context
+    from recordings.qa.rubric import load_rubric
+    from tests.recordings.fixture_calls import load_fixture_calls
+
+    rubric, settings = load_rubric(), load_settings(env={})
+    checked = 0
+    for call in load_fixture_calls():
+        ctx = Context(sorted(call.segments, key=lambda g: (g.start, g.end)), call.facts, rubric, settings)
+        for speaker in ("agent", "caller"):
+            segs = ctx.speaker_segments(speaker)
+            if len(segs) < 2:
+                continue
+            whole = ctx.track(speaker)
+            whole.norm()
+            for t_from in (segs[0].end, segs[len(segs) // 2].start - 0.01):
+                window = ctx.track(speaker, t_from)
+                own = rubric.codebook.normalize(window.text)
+                cut = window.norm()
+                assert (cut.chars, cut.origin, cut.exact_codes) == (own.chars, own.origin, own.exact_codes), call.name
+                checked += 1
+    assert checked > 100
