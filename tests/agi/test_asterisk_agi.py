@@ -447,3 +447,71 @@ async def test_shipped_gas_flow_over_fastagi_hands_the_leak_to_app_queue_with_to
     path = [e.data["node"] for e in events if e.kind == "ivr.node"]
     assert path == ["welcome", "identify", "main_menu", "gas_leak", "gas_leak_advice", "emergency_queue"]
     assert [e.data for e in events if e.kind == "ivr.input"][0]["value"] == "1"
+
+
+# --- issue 14 over FastAGI: type-ahead, emergency first, hang-ups are not errors ---------------------------
+
+
+async def _gas_over_agi(asterisk: AsteriskInstance, ari: Ari, db: Database, extension: str,
+                        variables: dict[str, str], *, until_queued: bool) -> Call:
+    from call_flows.loader import load_flow
+    from call_flows.prompts import build
+    from ivr.calls.agi.flow import EngineRunner
+    from ivr.engine import FlowEngine
+    from tests.flows.conftest import GAS
+    from tests.flows.test_asterisk_flows import EARLY, seconds
+    from tests.plugins.database import run_isolated
+
+    flow = load_flow(GAS)
+    report = run_isolated(lambda: build([flow], asterisk.sounds_dir_host))
+    assert report.failed == []  # type: ignore[attr-defined]
+    assert seconds(asterisk.sounds_dir_host, flow, "welcome") > EARLY + 1.5  # the keys land in the welcome
+    runner = EngineRunner(FlowEngine(db, orders=order_service(db)), {"gas": flow})
+    async with server_for(asterisk, db=db, flow_runner=runner) as server:
+        one, two = await ari.originate("Local/gas@hotline-agi", "hotline-test", extension, variables=variables)
+        try:
+            if until_queued:
+                await eventually(lambda: ari.variable(two, "HOTLINE_QUEUE"), "the flow handing the call to app_queue")
+            await wait_sessions(server, 1)
+        finally:
+            await ari.hangup(one)
+        return await ended_call(db, two)
+
+
+async def test_emergency_key_during_the_welcome_over_fastagi(asterisk: AsteriskInstance, ari: Ari,
+                                                             sqlite_db: Database) -> None:
+    from tests.flows.test_asterisk_flows import EARLY
+
+    call = await _gas_over_agi(asterisk, ari, sqlite_db, "dtmf-1", {"HOTLINE_TEST_WAIT": f"{EARLY}"},
+                               until_queued=True)
+    assert (call.queue_name, call.priority, call.skill) == ("emergency", 20, "emergency")
+    events = await Timeline(sqlite_db).events(call.id)
+    kinds = [e.kind for e in events]
+    assert [e.data["node"] for e in events if e.kind == "ivr.node"] == ["welcome", "gas_leak", "gas_leak_advice",
+                                                                        "emergency_queue"]
+    assert [e.data for e in events if e.kind == "ivr.emergency"] == [{"node": "welcome", "key": "1"}]
+    assert kinds.index("ivr.emergency") < kinds.index("agi_queue")
+    assert "ivr.input" not in kinds
+
+
+async def test_two_then_one_during_the_welcome_over_fastagi(asterisk: AsteriskInstance, ari: Ari,
+                                                            sqlite_db: Database) -> None:
+    from tests.flows.test_asterisk_flows import EARLY
+
+    call = await _gas_over_agi(asterisk, ari, sqlite_db, "dtmf-21", {"HOTLINE_TEST_WAIT": f"{EARLY}"},
+                               until_queued=True)
+    assert (call.queue_name, call.skill) == ("repair", "repair")
+    events = await Timeline(sqlite_db).events(call.id)
+    assert [e.data["node"] for e in events if e.kind == "ivr.node"] == [
+        "welcome", "identify", "main_menu", "repair_menu", "repair_meter", "repair_queue"]
+    assert [(e.data["node"], e.data["value"]) for e in events if e.kind == "ivr.input"] == [
+        ("main_menu", "2"), ("repair_menu", "1")]
+
+
+async def test_a_caller_hanging_up_during_a_prompt_over_fastagi_leaves_no_error(
+        asterisk: AsteriskInstance, ari: Ari, sqlite_db: Database) -> None:
+    call = await _gas_over_agi(asterisk, ari, sqlite_db, "wait-2", {}, until_queued=False)
+    events = await Timeline(sqlite_db).events(call.id)
+    kinds = [e.kind for e in events]
+    assert [e.data for e in events if e.kind == "ivr.hangup"] == [{"node": "welcome"}]
+    assert "ivr.error" not in kinds and "fallback" not in kinds
