@@ -181,19 +181,28 @@ async def qa_mine(request: web.Request) -> web.Response:
     return mine_page(request, _catalog(request), items, total, trends, titles, dict(await _queues(request)))
 
 
-@require(*REVIEW_ROLES, page=True)
-async def qa_trends(request: web.Request) -> web.Response:
-    p = principal_of(request)
-    svc = _service(request, page=True)
-    c = _catalog(request)
+def _days(request: web.Request, c: QaCatalog, default_days: int) -> tuple[dt.date, dt.date] | web.Response:
+    """The page's since/until days (the last default_days by default), or the 400 page saying what is wrong."""
     today = local_today(_zone(request))
     try:
-        since = dt.date.fromisoformat(request.query.get("since") or str(today - dt.timedelta(days=TREND_DAYS - 1)))
+        since = dt.date.fromisoformat(request.query.get("since") or str(today - dt.timedelta(days=default_days - 1)))
         until = dt.date.fromisoformat(request.query.get("until") or str(today))
     except ValueError:
         return _page_error(request, 400, c.t("qa.f.bad", error="日期请用 年-月-日（如 2026-03-01）"))
     if since > until or (until - since).days > 366:
         return _page_error(request, 400, c.t("qa.f.bad", error="日期范围须在一年以内，且开始不晚于结束"))
+    return since, until
+
+
+@require(*REVIEW_ROLES, page=True)
+async def qa_trends(request: web.Request) -> web.Response:
+    p = principal_of(request)
+    svc = _service(request, page=True)
+    c = _catalog(request)
+    days = _days(request, c, TREND_DAYS)
+    if isinstance(days, web.Response):
+        return days
+    since, until = days
     async with request.app[keys.DB].session() as s:
         me = await s.get(Agent, p.agent_pk)
         teams = list((await s.execute(select(Agent.team).where(Agent.team != "").distinct().order_by(Agent.team))
@@ -216,14 +225,10 @@ async def qa_calibration(request: web.Request) -> web.Response:
     p = principal_of(request)
     svc = _service(request, page=True)
     c = _catalog(request)
-    today = local_today(_zone(request))
-    try:
-        since = dt.date.fromisoformat(request.query.get("since") or str(today - dt.timedelta(days=CALIBRATION_DAYS - 1)))
-        until = dt.date.fromisoformat(request.query.get("until") or str(today))
-    except ValueError:
-        return _page_error(request, 400, c.t("qa.f.bad", error="日期请用 年-月-日（如 2026-03-01）"))
-    if since > until or (until - since).days > 366:
-        return _page_error(request, 400, c.t("qa.f.bad", error="日期范围须在一年以内，且开始不晚于结束"))
+    days = _days(request, c, CALIBRATION_DAYS)
+    if isinstance(days, web.Response):
+        return days
+    since, until = days
     report = await calibration_report(svc, _viewer(p), day_start(since, _zone(request)),
                                       day_start(until + dt.timedelta(days=1), _zone(request)))
     return calibration_page(request, c, report, since=str(since), until=str(until))

@@ -120,3 +120,17 @@ async def test_qa_before_a_speech_model_is_installed(console: Callable[..., Any]
                           headers={"X-CSRF-Token": csrf})
         assert r.status == 200
         assert listed(await (await qa.get("/qa/review")).text()) == set()
+
+
+async def test_calibration_page_access_and_dates(console: Callable[..., Any]) -> None:
+    c, server, world = await started(console)
+    async with http(server) as qa, http(server) as agent:
+        await login(qa, "2001")
+        await login(agent, "1024")
+        page = await (await qa.get("/qa/calibration")).text()
+        assert 'id="calibration-empty"' in page and 'id="nav-calibration"' in page
+        r = await qa.get("/qa/calibration", params={"since": "2026-02-30"})
+        assert r.status == 400 and "日期请用" in await r.text()
+        r = await qa.get("/qa/calibration", params={"since": "2026-03-02", "until": "2026-03-01"})
+        assert r.status == 400
+        assert (await agent.get("/qa/calibration")).status == 403
