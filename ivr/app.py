@@ -15,6 +15,7 @@ import datetime as dt
 import logging
 import signal
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from aiohttp import web
@@ -30,7 +31,7 @@ from ivr.ari.router import EventRouter
 from ivr.ari.spec import ApiSpec
 from ivr.calls.agi.flow import EngineRunner
 from ivr.calls.agi.server import AGI_SERVER, AgiServer
-from ivr.calls.ari_engine import ARI, AriEngine, default_asterisk_paths
+from ivr.calls.ari_engine import ARI, AriEngine
 from ivr.calls.handler import CallHandler
 from ivr.calls.notifier import NOTIFIER, CallNotifier
 from ivr.calls.services import CALLS
@@ -44,8 +45,8 @@ from ivr.speech import SPEECH, Recognizer, SpeechError
 from ivr.workorders import ORDERS, WorkOrderService
 from ivr.workorders.calendar import WorkingCalendar
 from ivr.workorders.clocks import Policy
-from ivr.workorders.sweep import SWEEP, ClockSweep
 from ivr.workorders.intake import SWEEP_EVERY, FallbackSweeper
+from ivr.workorders.sweep import SWEEP, ClockSweep
 from recordings.qa.pending import speech_state
 from recordings.store import RecordingStore
 
@@ -146,16 +147,30 @@ def build_app(settings: Settings, *, dialer: AgentDialer | None = None) -> web.A
     return app
 
 
-def _sounds_dir(settings: Settings) -> Path | None:
-    """Where Asterisk finds sound:hotline/... on this host (outage notices are rendered there). Blocking."""
-    try:
-        from ivr.asterisk.instance import AsteriskInstance
-        from ivr.asterisk.sandbox import resolve_runtime
+@dataclass(frozen=True)
+class AsteriskPaths:
+    """Where the configured Asterisk instance keeps what we share with it, as this host sees it."""
 
-        return AsteriskInstance(resolve_runtime(settings, build=False), settings).sounds_dir_host
-    except Exception as exc:  # noqa: BLE001 - notices are then read out as dates from the built-in words
-        log.warning("no Asterisk sounds dir (%s): outage notices are read as dates only", exc)
-        return None
+    sounds_dir: Path  # sound:hotline/... (outage notices are rendered here)
+    recordings_dir: Path  # ARI recordings, MixMonitor files of AGI calls, fallback messages (+ .txt sidecars)
+    to_asterisk: PathMapper  # a host path -> Asterisk's (unchanged when outside a sandbox)
+    to_host: Callable[[str], Path]  # Asterisk's path -> this host's
+
+
+def asterisk_paths(settings: Settings) -> AsteriskPaths:
+    """Resolve the instance once (a sandbox costs a chrooted `asterisk -V`). Blocking; AsteriskError or
+    SandboxError when none is set up here."""
+    from ivr.asterisk.service import instance_for
+
+    instance = instance_for(settings)
+
+    def to_asterisk(path: str) -> str:
+        try:
+            return instance.asterisk_path(path)
+        except ValueError:  # outside the sandbox's tree: Asterisk sees it under the same name, or not at all
+            return path
+
+    return AsteriskPaths(instance.sounds_dir_host, instance.recordings_dir_host, to_asterisk, instance.host_path)
 
 
 async def load_recognizer(settings: Settings) -> Recognizer | None:
@@ -187,19 +202,6 @@ async def load_flow_service(settings: Settings, db: Database, orders: WorkOrderS
     engine = FlowEngine(db, orders=orders, recognizer=recognizer, sounds_dir=sounds_dir)
     log.info("flows loaded: %s (inbound calls run %s)", ", ".join(sorted(flows)), settings.hotline.flow)
     return FlowService(engine, flows, default_flow=settings.hotline.flow, acd=acd)
-
-
-def agi_recording_paths(settings: Settings) -> tuple[str, Callable[[str], Path]] | None:
-    """Where MixMonitor (AGI calls) writes, as Asterisk sees it, and the map from Asterisk's paths to this
-    host's. Blocking; None when no Asterisk is set up (AGI calls then run unrecorded)."""
-    from ivr.asterisk.service import instance_for
-
-    try:
-        instance = instance_for(settings)
-        return str(instance.asterisk_path(instance.recordings_dir_host)), instance.host_path
-    except Exception as exc:  # noqa: BLE001 - the AGI server still serves lookups and flows without recording
-        log.warning("AGI calls are not recorded (no Asterisk set up here): %s", exc)
-        return None
 
 
 def agi_server(settings: Settings, db: Database, flows: FlowService | None, store: RecordingStore,
@@ -237,19 +239,26 @@ async def telephony_ctx(app: web.Application) -> AsyncIterator[None]:
     dialer = AriDialer(client, router, a.app)
     acd = Acd(db, settings, dialer, orders)
     recognizer = await load_recognizer(settings)
-    sounds = await asyncio.to_thread(_sounds_dir, settings)
-    flows = await load_flow_service(settings, db, orders, acd, recognizer=recognizer, sounds_dir=sounds)
-    recordings_dir, mapper = app.get(ASTERISK_RECORDINGS_DIR), app.get(ASTERISK_PATH)
+    try:
+        found: AsteriskPaths | None = await asyncio.to_thread(asterisk_paths, settings)
+    except Exception as exc:  # noqa: BLE001 - given paths (tests) or no recordings dir (below) decide
+        found, missing = None, exc
+        log.warning("no Asterisk set up here (%s): outage notices are read as dates only, AGI calls run "
+                    "unrecorded", exc)
+    recordings_dir = app.get(ASTERISK_RECORDINGS_DIR) or (found.recordings_dir if found else None)
     if recordings_dir is None:
-        recordings_dir, default_mapper = await asyncio.to_thread(default_asterisk_paths, settings)
-        mapper = mapper or default_mapper
+        raise missing  # ARI cannot record, nor the fallback intake find messages, without the instance
+    mapper = app.get(ASTERISK_PATH) or (found.to_asterisk if found else None)
+    flows = await load_flow_service(settings, db, orders, acd, recognizer=recognizer,
+                                    sounds_dir=found.sounds_dir if found else None)
     store = RecordingStore(db, Path(settings.recordings.dir))
     handler = app.get(CALL_HANDLER) or (flows.handle_call if flows is not None else None)
     engine = AriEngine(settings, client, router, Timeline(db), notifier, recording_dir=recordings_dir,
                        recordings=store, asterisk_path=mapper, handler=handler,
                        resume_handler=flows.resume_call if flows is not None else None,
                        agent_handler=dialer.on_agent_leg)
-    agi = agi_server(settings, db, flows, store, await asyncio.to_thread(agi_recording_paths, settings))
+    agi = agi_server(settings, db, flows, store,
+                     (found.to_asterisk(str(found.recordings_dir)), found.to_host) if found else None)
     sweeper = FallbackSweeper(db, Path(recordings_dir), orders, message_seconds=a.fallback_message_seconds)
     app[NOTIFIER], app[CALLS], app[ARI], app[ACD], app[AGI_SERVER] = notifier, engine.service, engine, acd, agi
     if flows is not None:

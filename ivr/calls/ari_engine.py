@@ -12,7 +12,6 @@ from typing import Any
 
 from aiohttp import web
 
-
 from ivr.ari.client import AriClient
 from ivr.ari.media import PathMapper
 from ivr.ari.router import EventRouter
@@ -29,24 +28,6 @@ from ivr.settings import Settings
 
 log = logging.getLogger(__name__)
 
-
-
-def default_asterisk_paths(settings: Settings) -> tuple[Path, PathMapper]:
-    """The configured instance's recording dir on this host and a host->Asterisk path mapper. Blocking."""
-    from ivr.asterisk.instance import AsteriskInstance
-    from ivr.asterisk.sandbox import resolve_runtime
-
-    runtime = resolve_runtime(settings, build=False)
-    instance = AsteriskInstance(runtime, settings)
-    root = runtime.root
-
-    def to_asterisk(path: str) -> str:
-        p = Path(path)
-        if runtime.kind == "sandbox" and p.is_relative_to(root):
-            return "/" + str(p.relative_to(root))
-        return path
-
-    return instance.recordings_dir_host, to_asterisk
 
 
 class AriEngine:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from aiohttp import web
 
@@ -9,7 +11,8 @@ from ivr import keys
 from ivr.acd.service import ACD, Acd
 from ivr.asterisk.instance import AsteriskInstance
 from ivr.calls.agi.server import AGI_SERVER
-from ivr.calls.ari_engine import ARI, AriEngine, default_asterisk_paths
+from ivr.app import asterisk_paths
+from ivr.calls.ari_engine import ARI, AriEngine
 from ivr.calls.notifier import NOTIFIER
 from ivr.calls.services import CALLS
 from ivr.engine.service import FLOWS, FlowService
@@ -61,9 +64,24 @@ async def test_telephony_ctx_runs_calls_and_stops_cleanly(ari_settings: Settings
 
 
 @pytest.mark.asterisk
-def test_default_asterisk_paths_follow_the_instance(asterisk: AsteriskInstance) -> None:
-    rec_dir, to_asterisk = default_asterisk_paths(asterisk.settings)
-    assert rec_dir == asterisk.recordings_dir_host
+def test_asterisk_paths_follow_the_instance(asterisk: AsteriskInstance) -> None:
+    found = asterisk_paths(asterisk.settings)
+    assert found.recordings_dir == asterisk.recordings_dir_host and found.sounds_dir == asterisk.sounds_dir_host
     host_file = asterisk.host_path("/var/lib/x.wav")
-    assert to_asterisk(str(host_file)) == "/var/lib/x.wav"
-    assert to_asterisk("/elsewhere/y.wav") == "/elsewhere/y.wav"  # outside the sandbox: unchanged
+    assert found.to_asterisk(str(host_file)) == "/var/lib/x.wav"
+    assert found.to_host("/var/lib/x.wav") == host_file
+    assert found.to_asterisk("/elsewhere/y.wav") == "/elsewhere/y.wav"  # outside the sandbox: unchanged
+
+
+async def test_without_an_asterisk_and_no_recordings_dir_the_call_side_does_not_start(
+        ari_settings: Settings, db: Database, tmp_path: Path) -> None:
+    """No instance set up (a sandbox dir nobody built) and no recordings dir given: start-up fails with the
+    provisioning's own error instead of running ARI calls that cannot be recorded."""
+    from ivr.asterisk.sandbox import SandboxError
+
+    nowhere = ari_settings.model_copy(update={"asterisk": ari_settings.asterisk.model_copy(update={
+        "mode": "sandbox", "sandbox_dir": tmp_path / "no-sandbox"})})
+    runner = web.AppRunner(telephony_app(nowhere, db), handle_signals=False)
+    with pytest.raises(SandboxError):
+        await runner.setup()
+    await runner.cleanup()
